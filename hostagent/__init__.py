@@ -1,0 +1,3 @@
+"""hostagent: keeps a Vast.ai host's listing right."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,73 @@
+"""The `hostagent` command line. Each command lives in `hostagent/commands/<name>.py`.
+
+Commands are imported only when chosen, so `hostagent status` never pays for NVML or httpx.
+A command module provides `add_arguments(parser)` and `run(args) -> int`, and imports anything
+heavy inside `run`.
+
+Exit codes: 0 success; 1 failure; 2 usage error; 78 invalid config or unsafe key file (EX_CONFIG,
+which systemd's RestartPreventExitStatus=78 treats as "do not restart").
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from hostagent import __version__
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_CONFIG = 78
+
+# name -> one-line help; the module is hostagent.commands.<name with - as _>
+COMMANDS: dict[str, str] = {
+    "run": "run the agent (the systemd service); --once for one full cycle",
+    "status": "what the agent sees and did, from the state store (fast; the daemon need not run)",
+    "plan": "what the agent would change now and why, changing nothing",
+    "telemetry": "print one reading of every GPU and disk",
+    "earnings": "earnings by day with totals, occupancy and realised $/GPU-hour",
+    "maint": "maintenance windows: list, add, cancel",
+    "journal": "the action journal: every decision and API call",
+    "doctor": "check NVML, devices, config, key, API, state directory and clock, each with its fix",
+    "check-config": "validate the config; exit 0 when valid, 78 otherwise",
+    "emulator": "serve the Vast host API emulator on loopback (try hostagent without a Vast account)",
+    "demo": "a few simulated days of the real agent against the emulator and fake GPUs",
+}
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hostagent",
+        description="Keeps a Vast.ai host's listing right.",
+        epilog="commands:\n" + "\n".join(f"  {name:<13} {text}" for name, text in COMMANDS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", metavar="PATH", help="config file (default /etc/hostagent/config.toml)")
+    parser.add_argument("--version", action="version", version=f"hostagent {__version__}")
+    parser.add_argument("command", choices=sorted(COMMANDS), metavar="COMMAND")
+    parser.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    top = _top_parser().parse_args(argv)
+    module = importlib.import_module("hostagent.commands." + top.command.replace("-", "_"))
+    sub = argparse.ArgumentParser(prog=f"hostagent {top.command}", description=COMMANDS[top.command])
+    sub.add_argument("--config", dest="sub_config", metavar="PATH", help=argparse.SUPPRESS)
+    module.add_arguments(sub)
+    args = sub.parse_args(top.args)
+    args.config = args.sub_config or top.config
+    try:
+        code: int = module.run(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,266 @@
+"""The values the agent reasons about: readings, Vast's view of the machine, the market, and plans.
+
+Everything here is a frozen dataclass built from the standard library only, so the pure core
+(`hostagent.core`) can be fed values in tests without any adapter. A reading that could not be
+taken is `None`, never a magic number. Times are timezone-aware `datetime` in UTC inside the core;
+on the wire (Vast) and in SQLite they are epoch seconds.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class GpuHealth(str, enum.Enum):
+    """What the hardware layer can say about one GPU."""
+
+    OK = "ok"
+    LOST = "lost"  # NVML said GPU_IS_LOST / unknown error, or the GPU vanished from the count
+    UNKNOWN = "unknown"  # no telemetry: NVML absent, refused, or the read hung past its deadline
+
+
+@dataclass(frozen=True, slots=True)
+class XidEvent:
+    """One XID (or ECC) event NVML delivered through its event set."""
+
+    gpu_index: int
+    xid: int
+    event_type: str  # "xid", "ecc_single_bit", "ecc_double_bit", ...
+
+
+@dataclass(frozen=True, slots=True)
+class GpuReading:
+    """One GPU at one tick. Fields NVML does not support on this device stay `None`."""
+
+    index: int
+    uuid: str | None
+    name: str | None
+    health: GpuHealth
+    temperature_c: int | None = None
+    utilization_pct: int | None = None
+    memory_used_mib: int | None = None
+    memory_total_mib: int | None = None
+    power_w: float | None = None
+    power_limit_w: float | None = None
+    sm_clock_mhz: int | None = None
+    clock_event_reasons: int | None = None  # NVML's clocks-event (throttle) bitmask
+    pstate: int | None = None
+    ecc_uncorrected_volatile: int | None = None
+    ecc_corrected_volatile: int | None = None
+    remapped_rows_pending: bool | None = None
+    remapped_rows_failure: bool | None = None
+    xid_events: tuple[XidEvent, ...] = ()  # since the previous read, so repeats are never hidden
+    pcie_link_gen: int | None = None
+    pcie_link_width: int | None = None
+    compute_processes: int | None = None
+    stale: bool = False  # the read hit its deadline; values are the last good ones or None
+    error: str | None = None  # why health is not OK, for people
+
+
+@dataclass(frozen=True, slots=True)
+class DiskReading:
+    """Free space where Docker keeps containers (or its nearest existing parent)."""
+
+    requested_path: str
+    path: str  # the path actually read
+    total_bytes: int | None
+    free_bytes: int | None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HostSnapshot:
+    """Everything the hardware layer saw at one tick."""
+
+    taken_at: datetime
+    gpus: tuple[GpuReading, ...]
+    disks: tuple[DiskReading, ...]
+    backend: str  # "nvml" or "fake"
+    backend_ok: bool = True  # False when NVML could not be initialised (health then unknown)
+    hint: str | None = None  # what an operator can do about backend_ok=False
+
+
+@dataclass(frozen=True, slots=True)
+class MachineState:
+    """One machine as Vast reports it (GET /machines). Prices are USD; None when Vast sent none."""
+
+    id: int
+    hostname: str
+    gpu_name: str
+    num_gpus: int
+    listed: bool
+    listed_gpu_cost: float | None = None  # $/GPU/h on demand
+    listed_storage_cost: float | None = None  # $/GB/month
+    listed_inet_up_cost: float | None = None  # $/GB
+    listed_inet_down_cost: float | None = None  # $/GB
+    min_bid_price: float | None = None  # $/GPU/h
+    listed_min_gpu_count: int | None = None
+    credit_discount_max: float | None = None
+    end_date: float | None = None  # epoch s, offer expiry
+    client_end_date: float | None = None  # epoch s, latest running contract end
+    bid_gpu_cost: float | None = None  # default job price
+    bid_image: str | None = None
+    bid_image_args: tuple[str, ...] | None = None
+    current_rentals_running: int = 0
+    current_rentals_on_demand: int = 0
+    gpu_occupancy: str | None = None
+    reliability: float | None = None
+    verification: str | None = None
+    timeout_s: float | None = None
+    earn_day: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """One peer offer from an offer search (POST /bundles)."""
+
+    id: int
+    machine_id: int
+    gpu_name: str
+    num_gpus: int
+    dph_total: float  # $/h for the whole offer
+    verified: bool
+    reliability: float | None = None
+    rented: bool | None = None
+
+    @property
+    def price_usd_per_gpu_hour(self) -> float:
+        return self.dph_total / self.num_gpus if self.num_gpus else self.dph_total
+
+
+@dataclass(frozen=True, slots=True)
+class MarketSample:
+    """A peer search result and when it was taken; `hit_limit` means the search was truncated."""
+
+    offers: tuple[Offer, ...]
+    taken_at: datetime
+    hit_limit: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class VastMaintenance:
+    """A maintenance window Vast holds for a machine (GET /machines/maintenances)."""
+
+    id: int
+    machine_id: int
+    start_time: float  # epoch s
+    duration_hours: float
+    category: str
+
+    @property
+    def end_time(self) -> float:
+        return self.start_time + self.duration_hours * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class EarningsDay:
+    """USD earned on one UTC day (day = days since the epoch), split as Vast splits it."""
+
+    day: int
+    gpu_usd: float
+    storage_usd: float
+    upload_usd: float
+    download_usd: float
+    sla_usd: float
+    machine_id: int | None = None
+
+    @property
+    def total_usd(self) -> float:
+        return self.gpu_usd + self.storage_usd + self.upload_usd + self.download_usd + self.sla_usd
+
+
+@dataclass(frozen=True, slots=True)
+class EarningsReport:
+    sday: int
+    eday: int
+    per_day: tuple[EarningsDay, ...]
+    per_machine: tuple[EarningsDay, ...]  # day holds eday for these rows
+
+
+# ---- the plan: what the core wants, and the actions that get there -------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredListing:
+    """The listing the config asks for now. `listed=False` means: no offer for new rentals."""
+
+    listed: bool
+    price_usd_per_gpu_hour: float | None = None
+    storage_usd_per_gb_month: float | None = None
+    upload_usd_per_gb: float | None = None
+    download_usd_per_gb: float | None = None
+    min_bid_usd_per_gpu_hour: float | None = None
+    min_chunk: int | None = None
+    end_date: float | None = None  # epoch s; None = no end date
+    credit_discount_max: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """One step of a decision, named so the journal and `status` can say which rule fired."""
+
+    step: str  # e.g. "base", "schedule", "market", "idle_decay", "guard.floor", "health.temperature"
+    text: str
+
+
+class ActionKind(str, enum.Enum):
+    LIST = "list_machine"
+    UNLIST = "unlist_machine"
+    SET_MIN_BID = "set_min_bid"
+    SCHEDULE_MAINT = "schedule_maint"
+    CANCEL_MAINT = "cancel_maint"
+    SET_DEFJOB = "set_defjob"
+    REMOVE_DEFJOB = "remove_defjob"
+    CLEANUP = "cleanup_machine"
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One write the reconciler may send. `params` holds the operation's arguments by name."""
+
+    kind: ActionKind
+    machine_id: int
+    reason: str
+    params: tuple[tuple[str, object], ...] = ()
+
+    def param(self, name: str) -> object:
+        for key, value in self.params:
+            if key == name:
+                return value
+        raise KeyError(name)
+
+    def key(self) -> str:
+        """A stable identity: the same action planned twice has the same key (used against duplicates)."""
+        args = ",".join(f"{k}={v!r}" for k, v in self.params)
+        return f"{self.kind.value}:{self.machine_id}:{args}"
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    desired: DesiredListing
+    actions: tuple[Action, ...]
+    reasons: tuple[Reason, ...]
+    target_price_usd_per_gpu_hour: float | None = None  # before guard rails
+    warnings: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """What the agent remembers between ticks (kept in the state store), the core's only memory.
+
+    The agent derives it from the journal and telemetry; `plan()` returns nothing to store back
+    except through the facts the agent records after acting.
+    """
+
+    last_rented_at: datetime | None = None  # last tick a rental was seen running
+    last_rented_price_usd_per_gpu_hour: float | None = None  # the listed price that got rented (decay anchor)
+    last_published_price_usd_per_gpu_hour: float | None = None  # for the largest change per cycle
+    unhealthy_since: datetime | None = None  # first tick of the current failing streak
+    healthy_since: datetime | None = None  # first tick of the current passing streak (relist cool-down)
+    hot_since: tuple[tuple[int, datetime], ...] = ()  # (gpu index, first tick above its threshold)
+    last_telemetry_at: datetime | None = None  # the last snapshot that had fresh readings
+    mean_power_under_load_w: float | None = None  # per GPU, from telemetry samples with utilisation high
+    vast_maintenances: tuple[VastMaintenance, ...] = ()  # as last read from Vast
+    unlisted_by_agent: bool = False  # the agent itself unlisted (health or maintenance), so it may relist

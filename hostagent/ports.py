@@ -1,0 +1,87 @@
+"""The small interfaces the agent is built from; adapters and fakes implement them.
+
+Passed in through constructors (see `bootstrap.py`); nothing patches module globals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from hostagent.core.model import (
+    DesiredListing,
+    EarningsReport,
+    HostSnapshot,
+    MachineState,
+    Offer,
+    VastMaintenance,
+)
+
+
+class Clock(Protocol):
+    """Wall time for schedules, monotonic time for intervals and deadlines."""
+
+    def now(self) -> datetime:
+        """Timezone-aware UTC."""
+        ...
+
+    def monotonic(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class Hardware(Protocol):
+    """Reads every GPU and disk. Never raises for one bad GPU: that GPU's reading says so."""
+
+    def read(self, now: datetime) -> HostSnapshot: ...
+
+    def close(self) -> None: ...
+
+
+class Marketplace(Protocol):
+    """Vast's host API, one method per operation (hostagent.vast.client.VastClient implements it).
+
+    Every method raises only `hostagent.errors.VastError` subclasses.
+    """
+
+    def show_machines(self) -> list[MachineState]: ...
+
+    def show_machine(self, machine_id: int) -> MachineState: ...
+
+    def list_machine(self, machine_id: int, listing: DesiredListing) -> int:
+        """Returns Vast's `extended` count (client contracts whose end was extended)."""
+        ...
+
+    def unlist_machine(self, machine_id: int) -> None: ...
+
+    def set_min_bid(self, machine_id: int, price_usd_per_gpu_hour: float) -> None: ...
+
+    def schedule_maint(self, machine_id: int, start_epoch_s: float, duration_h: float, category: str) -> None: ...
+
+    def cancel_maint(self, machine_id: int) -> None: ...
+
+    def show_maints(self, machine_ids: Sequence[int]) -> list[VastMaintenance]: ...
+
+    def set_defjob(
+        self,
+        machine_id: int,
+        *,
+        image: str,
+        args: Sequence[str] | None,
+        price_gpu: float,
+        price_inetu: float,
+        price_inetd: float,
+    ) -> None: ...
+
+    def remove_defjob(self, machine_id: int) -> None: ...
+
+    def cleanup_machine(self, machine_id: int) -> int:
+        """Returns how many expired contracts were deleted (0 for Vast's 'No expired contracts')."""
+        ...
+
+    def show_earnings(self, start: datetime, end: datetime, machine_id: int | None = None) -> EarningsReport: ...
+
+    def search_offers(self, query: Mapping[str, object]) -> list[Offer]:
+        """`query` is the bundles query object of API.md §6 (wire operators, wire value encoding)."""
+        ...
