@@ -57,6 +57,15 @@ class GpuReading:
     compute_processes: int | None = None
     stale: bool = False  # the read hit its deadline; values are the last good ones or None
     error: str | None = None  # why health is not OK, for people
+    # Added by the hardware layer (all optional): static link maxima, so a degraded link shows
+    # (gen 5 x16 running at x8); slow counters, read only every `hardware.slow_counters_s` and
+    # carried between those reads; and the fields this device answered NotSupported (never asked again).
+    pcie_link_gen_max: int | None = None
+    pcie_link_width_max: int | None = None
+    pcie_tx_kb_per_s: int | None = None
+    pcie_rx_kb_per_s: int | None = None
+    energy_mj: int | None = None  # since the driver was loaded
+    unsupported: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
