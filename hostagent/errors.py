@@ -45,7 +45,11 @@ class StateError(HostagentError):
 
 
 class LockHeldError(HostagentError):
-    """Another hostagent already runs on this state directory."""
+    """Another hostagent already runs on this state directory. `pid` is the holder's, when known."""
+
+    def __init__(self, message: str, *, pid: int | None = None) -> None:
+        self.pid = pid
+        super().__init__(message)
 
 
 class HardwareError(HostagentError):

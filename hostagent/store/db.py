@@ -1,0 +1,239 @@
+"""The SQLite file: opening it safely, migrations, moving a bad file aside, and the one place sqlite3
+errors become `StateError`.
+
+Durability: WAL with `synchronous=FULL`. WAL with NORMAL already survives a killed process (a
+commit is in the WAL in the page cache before COMMIT returns); FULL also fsyncs the WAL at every
+commit, so a begun intent survives a power cut too. hostagent commits a few times per tick (every
+30 s by default), so the fsync costs nothing that matters (see docs/readme/state-and-logs.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import structlog
+
+from hostagent.errors import StateError
+from hostagent.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+log = structlog.get_logger(__name__)
+
+DB_NAME = "state.db"
+BUSY_TIMEOUT_MS = 5000
+_SQLITE_FULL = 13
+_SQLITE_CORRUPT = 11
+_SQLITE_NOTADB = 26
+
+
+class _Unusable(Exception):
+    """The file cannot be used as it is (corrupt, not a database, or from a newer hostagent)."""
+
+
+def _errorcode(exc: sqlite3.Error) -> int | None:
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+    return code & 0xFF if isinstance(code, int) else None
+
+
+def _is_corruption(exc: sqlite3.Error) -> bool:
+    code = _errorcode(exc)
+    if code is not None:
+        return code in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    text = str(exc).lower()  # Python 3.10 has no error code on the exception
+    return "not a database" in text or "malformed" in text
+
+
+def _is_full(exc: sqlite3.Error) -> bool:
+    code = _errorcode(exc)
+    return code == _SQLITE_FULL if code is not None else "is full" in str(exc).lower()
+
+
+def state_error(what: str, exc: sqlite3.Error) -> StateError:
+    if _is_full(exc):
+        return StateError(f"state store full (disk or size cap): {what} rolled back")
+    if _is_corruption(exc):
+        return StateError(f"state store corrupt: {what} failed; restart hostagent to move the file aside")
+    return StateError(f"state store error: {what}: {exc}")
+
+
+def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
+    if readonly:
+        conn = sqlite3.connect(
+            f"{path.as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+            check_same_thread=False,
+        )
+    else:
+        # isolation_level=None: no implicit transactions; every write opens BEGIN IMMEDIATE itself.
+        conn = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        )
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if not readonly:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StateError(f"cannot put {path} in WAL mode (got {mode})")
+            conn.execute("PRAGMA synchronous = FULL")
+        check = conn.execute("PRAGMA quick_check").fetchall()
+        if [row[0] for row in check] != ["ok"]:
+            raise _Unusable(f"quick_check failed: {'; '.join(str(r[0]) for r in check[:3])}")
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise _Unusable(f"schema version {version} is newer than this hostagent's {SCHEMA_VERSION}")
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        if _is_corruption(exc):
+            raise _Unusable(f"not a usable database: {exc}") from exc
+        raise state_error(f"opening {path}", exc) from exc
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    for target, statements in enumerate(MIGRATIONS[version:], start=version + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {target}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        log.info("state_store_migrated", to_version=target)
+
+
+def _move_aside(path: Path, now: datetime) -> Path:
+    """Rename the file and its -wal/-shm to `state.db.corrupt-<UTC>` (+ `-wal`, `-shm`), kept for study."""
+    stamp = now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}.{n}")
+    for suffix in ("", "-wal", "-shm"):
+        source = Path(f"{path}{suffix}")
+        if source.exists():
+            os.replace(source, f"{aside}{suffix}")
+    return aside
+
+
+def open_database(
+    state_dir: Path, *, readonly: bool = False, now: datetime | None = None
+) -> tuple[sqlite3.Connection, Path | None]:
+    """Open (creating and migrating) `state_dir/state.db`. Returns the connection and, when the old
+    file was unusable and moved aside, where it went. Raises StateError."""
+    path = Path(state_dir) / DB_NAME
+    if readonly:
+        if not path.exists():
+            raise StateError(f"no state store at {path}")
+        try:
+            return _connect(path, readonly=True), None
+        except _Unusable as exc:
+            raise StateError(f"state store {path} unusable: {exc}") from exc
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not path.exists():
+            # Created 0600 before SQLite touches it; SQLite gives -wal and -shm the same mode.
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    except OSError as exc:
+        raise StateError(f"cannot create the state store at {path}: {exc.strerror}") from None
+    rebuilt_from: Path | None = None
+    try:
+        conn = _connect(path, readonly=False)
+    except _Unusable as exc:
+        try:
+            rebuilt_from = _move_aside(path, now or datetime.now(timezone.utc))
+        except OSError as move_exc:
+            raise StateError(f"state store {path} unusable ({exc}) and cannot be moved aside: {move_exc}") from None
+        log.error("state_store_rebuilt", path=str(path), moved_to=str(rebuilt_from), reason=str(exc))
+        try:
+            conn = _connect(path, readonly=False)
+        except _Unusable as again:
+            raise StateError(f"state store {path} unusable even after a rebuild: {again}") from None
+    try:
+        _migrate(conn)
+    except sqlite3.Error as exc:
+        conn.close()
+        raise state_error("migrating the schema", exc) from exc
+    return conn, rebuilt_from
+
+
+class Database:
+    """One connection, serialised by a lock; `write()` is one transaction, `read()` a consistent read."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self._conn: sqlite3.Connection | None = conn
+        self.path = path
+        self._lock = threading.RLock()
+
+    def _live(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StateError("the state store is closed")
+        return self._conn
+
+    @contextlib.contextmanager
+    def write(self, what: str) -> Iterator[sqlite3.Connection]:
+        """A transaction: committed when the block ends, rolled back (and StateError raised) on error."""
+        with self._lock:
+            conn = self._live()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                yield conn
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback(conn)
+                error = state_error(what, exc)
+                log.warning("state_write_failed", what=what, error=str(error))
+                raise error from exc
+            except BaseException:
+                self._rollback(conn)
+                raise
+
+    @contextlib.contextmanager
+    def read(self, what: str) -> Iterator[sqlite3.Connection]:
+        """Reads inside one transaction, so several SELECTs see the same snapshot."""
+        with self._lock:
+            conn = self._live()
+            try:
+                conn.execute("BEGIN")
+                yield conn
+            except sqlite3.Error as exc:
+                raise state_error(what, exc) from exc
+            finally:
+                self._rollback(conn)
+
+    @staticmethod
+    def _rollback(conn: sqlite3.Connection) -> None:
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):  # SQLite may already have rolled back (e.g. on FULL)
+                conn.execute("ROLLBACK")
+
+    def set_max_bytes(self, max_bytes: int) -> None:
+        """Cap the file's size (SQLITE_FULL beyond it): protects the disk Docker needs."""
+        with self.read("setting the size cap") as conn:
+            page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+        with self._lock:
+            self._live().execute(f"PRAGMA max_page_count = {max(1, max_bytes // page_size)}")
+
+    def integrity_check(self) -> str:
+        with self.read("integrity_check") as conn:
+            rows = conn.execute("PRAGMA integrity_check").fetchall()
+        return "; ".join(str(r[0]) for r in rows)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is None:
+                return
+            conn, self._conn = self._conn, None
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("PRAGMA optimize")
+            conn.close()
