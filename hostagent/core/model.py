@@ -253,6 +253,7 @@ class Plan:
     reasons: tuple[Reason, ...]
     target_price_usd_per_gpu_hour: float | None = None  # before guard rails
     warnings: tuple[str, ...] = field(default=())
+    memory: History | None = None  # History after this tick's observations (health streaks...): the agent stores it
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,3 +274,6 @@ class History:
     mean_power_under_load_w: float | None = None  # per GPU, from telemetry samples with utilisation high
     vast_maintenances: tuple[VastMaintenance, ...] = ()  # as last read from Vast
     unlisted_by_agent: bool = False  # the agent itself unlisted (health or maintenance), so it may relist
+    first_seen_at: datetime | None = None  # the agent's first tick for this machine (idle decay when never rented)
+    rentals_running: int = 0  # current_rentals_running at the previous tick (a rise = a new rental: decay anchor)
+    unlisted_cause: str | None = None  # "health" or "maintenance": the UNLIST action's `cause` param

@@ -1,0 +1,191 @@
+"""Maintenance windows from config -> concrete UTC windows, Vast notices, the offer end date, unlist/relist.
+
+Recurring windows are expanded in their own time zone with zoneinfo, so "first Sunday 02:00
+Europe/Berlin" stays 02:00 local across DST changes; the duration is real elapsed hours. A local start
+that does not exist (the spring-forward gap) is read with the offset before the change, i.e. shifted
+forward by the gap. Pure: `now` is a parameter.
+"""
+
+from __future__ import annotations
+
+import calendar
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from hostagent.config.model import WEEKDAYS, MaintenanceConfig, MaintenanceWindow
+from hostagent.core.model import Action, ActionKind, History, MachineState, Reason, VastMaintenance
+
+VAST_HORIZON = timedelta(days=365)  # Vast accepts a notice only for a start within a year
+MATCH_START_S = 60.0  # a Vast window within this of a configured start is the same window
+
+
+@dataclass(frozen=True, slots=True)
+class ConcreteWindow:
+    name: str
+    start: datetime  # UTC
+    end: datetime  # UTC
+    category: str
+    timezone: str = "UTC"
+
+    @property
+    def duration_h(self) -> float:
+        return (self.end - self.start).total_seconds() / 3600.0
+
+    def local_text(self) -> str:
+        local = self.start.astimezone(ZoneInfo(self.timezone))
+        return f"'{self.name}' {local:%Y-%m-%d %H:%M} {self.timezone} ({self.start:%Y-%m-%d %H:%M} UTC)"
+
+
+def _recurs_on(window: MaintenanceWindow, day: date) -> bool:
+    if window.recur == "daily":
+        return True
+    if window.weekday is None:
+        raise ValueError(f"maintenance window '{window.name}': {window.recur} needs a weekday")
+    if WEEKDAYS[day.weekday()] != window.weekday:
+        return False
+    if window.recur == "weekly":
+        return True
+    if window.nth is None:
+        raise ValueError(f"maintenance window '{window.name}': monthly needs nth (1..4 or -1)")
+    if window.nth == -1:
+        return day.day + 7 > calendar.monthrange(day.year, day.month)[1]
+    return (day.day - 1) // 7 + 1 == window.nth
+
+
+def _local_starts(window: MaintenanceWindow, first: date, last: date) -> Iterator[datetime]:
+    """Naive local start times between two local dates (inclusive)."""
+    if window.recur is None:
+        if window.start is not None:
+            start = window.start
+            if start.tzinfo is not None:  # an offset in the file wins: read it in the window's zone
+                start = start.astimezone(ZoneInfo(window.timezone))
+            yield start.replace(tzinfo=None)
+        return
+    day = first
+    while day <= last:
+        if _recurs_on(window, day):
+            yield datetime.combine(day, window.at)
+        day += timedelta(days=1)
+
+
+def expand(window: MaintenanceWindow, since: datetime, until: datetime) -> list[ConcreteWindow]:
+    """Occurrences of one configured window that have not ended by `since` and start before `until`.
+
+    Raises ValueError for a recurring window missing its weekday/nth (config validation rejects those).
+    """
+    zone = ZoneInfo(window.timezone)
+    length = timedelta(hours=window.duration_h)
+    first = (since - length).astimezone(zone).date() - timedelta(days=1)
+    last = until.astimezone(zone).date() + timedelta(days=1)
+    found: list[ConcreteWindow] = []
+    for local in _local_starts(window, first, last):
+        start = local.replace(tzinfo=zone).astimezone(timezone.utc)
+        end = start + length
+        if end > since and start < until:
+            found.append(ConcreteWindow(window.name, start, end, window.category, window.timezone))
+    return found
+
+
+def upcoming_windows(cfg: MaintenanceConfig, now: datetime, horizon: timedelta) -> list[ConcreteWindow]:
+    """Every configured window running now or starting within `horizon`, sorted by start."""
+    windows = [w for cw in cfg.windows for w in expand(cw, now, now + horizon)]
+    return sorted(windows, key=lambda w: (w.start, w.name))
+
+
+def vast_duration_h(window: ConcreteWindow) -> float:
+    """Vast takes whole hours, at least one: round up so the notice covers the whole window."""
+    return float(max(1, math.ceil(window.duration_h - 1e-9)))
+
+
+def matches(vast: VastMaintenance, window: ConcreteWindow) -> bool:
+    same_start = abs(vast.start_time - window.start.timestamp()) <= MATCH_START_S
+    same_length = any(abs(vast.duration_hours - h) < 0.01 for h in (window.duration_h, vast_duration_h(window)))
+    return same_start and same_length
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenancePlan:
+    actions: tuple[Action, ...]
+    reasons: tuple[Reason, ...]
+    warnings: tuple[str, ...]
+    unlist: bool  # keep the machine unlisted now (before or during a window)
+    end_date: float | None  # epoch s: the next window's start, so no new contract runs into it
+    active: ConcreteWindow | None
+    next_window: ConcreteWindow | None
+
+
+def _schedule(window: ConcreteWindow, machine_id: int, why: str) -> Action:
+    params: tuple[tuple[str, object], ...] = (
+        ("start_epoch_s", window.start.timestamp()),
+        ("duration_h", vast_duration_h(window)),
+        ("category", window.category),
+    )
+    return Action(ActionKind.SCHEDULE_MAINT, machine_id, why, params)
+
+
+def _notices(
+    cfg: MaintenanceConfig, windows: list[ConcreteWindow], machine: MachineState, now: datetime, history: History
+) -> tuple[list[Action], list[Reason]]:
+    """Cancel Vast windows the config no longer has (which removes ALL of the machine's), then notify what is due."""
+    ours = [v for v in history.vast_maintenances if v.machine_id == machine.id]
+    strays = [v for v in ours if v.start_time > now.timestamp() and not any(matches(v, w) for w in windows)]
+    actions: list[Action] = []
+    reasons: list[Reason] = []
+    if strays:
+        ids = tuple(sorted(v.id for v in strays))
+        text = (f"Vast holds {len(strays)} window(s) not in the config (ids {', '.join(map(str, ids))}); "
+                "cancelling removes every window of the machine, due ones are scheduled again")
+        actions.append(Action(ActionKind.CANCEL_MAINT, machine.id, text, (("maintenance_ids", ids),)))
+        reasons.append(Reason("maintenance.cancel", text))
+        ours = []
+    lead = timedelta(hours=cfg.lead_time_h)
+    for window in windows:
+        if not now < window.start <= now + lead or any(matches(v, window) for v in ours):
+            continue
+        text = f"window {window.local_text()} is within lead_time_h {cfg.lead_time_h:g}: notify renters"
+        actions.append(_schedule(window, machine.id, text))
+        reasons.append(Reason("maintenance.notice", text))
+    return actions, reasons
+
+
+def _contracts(client_end_s: float, window: ConcreteWindow) -> tuple[Reason, str | None]:
+    ends = datetime.fromtimestamp(client_end_s, tz=timezone.utc)
+    gap_h = (window.start - ends).total_seconds() / 3600.0
+    if gap_h >= 0:
+        text = f"latest contract ends {ends:%Y-%m-%d %H:%M} UTC, {gap_h:.1f} h before window {window.local_text()}"
+        return Reason("maintenance.contracts", text), None
+    text = (f"latest contract ends {ends:%Y-%m-%d %H:%M} UTC, {-gap_h:.1f} h after window "
+            f"{window.local_text()} starts: the renter is owed the machine until then")
+    return Reason("maintenance.contracts", text), text
+
+
+def plan_maintenance(cfg: MaintenanceConfig, machine: MachineState, now: datetime, history: History) -> MaintenancePlan:
+    """Notices, the end date, whether to stay unlisted, and a warning when a running contract runs into a window."""
+    windows = upcoming_windows(cfg, now, VAST_HORIZON)
+    actions, reasons = _notices(cfg, windows, machine, now, history)
+    active = next((w for w in windows if w.start <= now < w.end), None)
+    coming = next((w for w in windows if w.start > now), None)
+    warnings: list[str] = []
+    unlist = False
+    if active is not None:
+        unlist = True
+        reasons.append(Reason("maintenance.active", f"window {active.local_text()} runs until "
+                              f"{active.end:%Y-%m-%d %H:%M} UTC: stay unlisted"))
+    elif coming is not None and now >= coming.start - timedelta(hours=cfg.unlist_before_h):
+        unlist = True
+        reasons.append(Reason("maintenance.unlist", f"window {coming.local_text()} starts within "
+                              f"unlist_before_h {cfg.unlist_before_h:g}: unlist"))
+    end_date = coming.start.timestamp() if coming is not None else None
+    if coming is not None:
+        reasons.append(Reason("maintenance.end_date", f"offer ends at the start of window {coming.local_text()}, "
+                              "so no new contract runs into it"))
+    shown = active or coming
+    if shown is not None and machine.client_end_date is not None:
+        reason, warning = _contracts(machine.client_end_date, shown)
+        reasons.append(reason)
+        if warning is not None:
+            warnings.append(warning)
+    return MaintenancePlan(tuple(actions), tuple(reasons), tuple(warnings), unlist, end_date, active, coming)

@@ -1,0 +1,64 @@
+"""Peer statistics for market-relative pricing: which offers count, one price per machine, outliers, percentiles."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from hostagent.core.model import Offer
+
+
+@dataclass(frozen=True, slots=True)
+class Peers:
+    """The per-machine prices that survived selection, and how many were dropped as outliers."""
+
+    prices: tuple[float, ...]  # sorted ascending
+    outliers_dropped: int
+
+
+def lowest_price_per_machine(
+    offers: Iterable[Offer], gpu_name: str, num_gpus: int, own_machine_id: int | None, verified_only: bool
+) -> list[float]:
+    """Peers are offers for the same GPU model and count; a machine with several offers counts once, at its lowest.
+
+    One price per machine keeps a host that splits its machine into many offers from outvoting the rest.
+    """
+    best: dict[int, float] = {}
+    for offer in offers:
+        if offer.gpu_name != gpu_name or offer.num_gpus != num_gpus:
+            continue
+        if own_machine_id is not None and offer.machine_id == own_machine_id:
+            continue
+        if verified_only and not offer.verified:
+            continue
+        price = offer.price_usd_per_gpu_hour
+        if offer.machine_id not in best or price < best[offer.machine_id]:
+            best[offer.machine_id] = price
+    return sorted(best.values())
+
+
+def percentile(sorted_values: list[float] | tuple[float, ...], pct: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default): rank = pct/100 * (n - 1).
+
+    Raises ValueError on an empty sequence.
+    """
+    if not sorted_values:
+        raise ValueError("percentile of no values")
+    pct = min(max(pct, 0.0), 100.0)
+    rank = pct / 100.0 * (len(sorted_values) - 1)
+    low = int(rank)
+    high = min(low + 1, len(sorted_values) - 1)
+    fraction = rank - low
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * fraction
+
+
+def drop_outliers(sorted_values: list[float], k: float) -> Peers:
+    """Keep prices inside [q1 - k*iqr, q3 + k*iqr] (Tukey's fences); fewer than 4 values are kept as they are."""
+    if len(sorted_values) < 4 or k <= 0:
+        return Peers(tuple(sorted_values), 0)
+    q1 = percentile(sorted_values, 25.0)
+    q3 = percentile(sorted_values, 75.0)
+    spread = q3 - q1
+    low, high = q1 - k * spread, q3 + k * spread
+    kept = tuple(v for v in sorted_values if low <= v <= high)
+    return Peers(kept, len(sorted_values) - len(kept))

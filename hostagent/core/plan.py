@@ -1,0 +1,220 @@
+"""plan(): the listing the config asks for now, the writes that get Vast there, and why.
+
+Pure: no I/O, no clock reads, no logging. Only what differs from `machine` (and from the maintenance
+windows Vast holds) becomes an action, so a steady state plans none. The config is the source of
+intent: a healthy machine outside maintenance is listed, whoever unlisted it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from datetime import datetime
+
+from hostagent.config.model import Config, DefaultJobConfig
+from hostagent.core.health import HealthVerdict, assess
+from hostagent.core.maintenance import MaintenancePlan, plan_maintenance
+from hostagent.core.model import (
+    Action,
+    ActionKind,
+    DesiredListing,
+    History,
+    HostSnapshot,
+    MachineState,
+    MarketSample,
+    Plan,
+    Reason,
+)
+from hostagent.core.pricing import PriceDecision, price, usd
+
+END_DATE_TOLERANCE_S = 60.0
+LISTING_FIELDS = (
+    "price_usd_per_gpu_hour",
+    "storage_usd_per_gb_month",
+    "upload_usd_per_gb",
+    "download_usd_per_gb",
+    "min_bid_usd_per_gpu_hour",
+    "min_chunk",
+    "end_date",
+    "credit_discount_max",
+)
+
+
+def _same(want: float, have: float | None) -> bool:
+    return have is not None and math.isclose(want, have, rel_tol=1e-3, abs_tol=1e-6)
+
+
+def listing_diffs(desired: DesiredListing, machine: MachineState, min_change_usd: float) -> list[str]:
+    """Names of the listing fields Vast shows differently (beyond tolerance). None in `desired` = leave alone."""
+    diffs: list[str] = []
+    price_now = machine.listed_gpu_cost
+    if desired.price_usd_per_gpu_hour is not None and (
+        price_now is None or abs(desired.price_usd_per_gpu_hour - price_now) >= min_change_usd
+    ):
+        diffs.append("price_usd_per_gpu_hour")
+    pairs = (
+        ("storage_usd_per_gb_month", desired.storage_usd_per_gb_month, machine.listed_storage_cost),
+        ("upload_usd_per_gb", desired.upload_usd_per_gb, machine.listed_inet_up_cost),
+        ("download_usd_per_gb", desired.download_usd_per_gb, machine.listed_inet_down_cost),
+        ("credit_discount_max", desired.credit_discount_max, machine.credit_discount_max),
+    )
+    diffs += [name for name, want, have in pairs if want is not None and not _same(want, have)]
+    if desired.min_chunk is not None and desired.min_chunk != machine.listed_min_gpu_count:
+        diffs.append("min_chunk")
+    bid = desired.min_bid_usd_per_gpu_hour
+    if bid is not None and (machine.min_bid_price is None or abs(bid - machine.min_bid_price) >= min_change_usd):
+        diffs.append("min_bid_usd_per_gpu_hour")
+    end = desired.end_date
+    if end is not None and (machine.end_date is None or abs(end - machine.end_date) > END_DATE_TOLERANCE_S):
+        diffs.append("end_date")
+    return diffs
+
+
+def _decide_listing(
+    machine: MachineState, verdict: HealthVerdict, maint: MaintenancePlan, config: Config, history: History
+) -> tuple[bool, str, Reason]:
+    """(listed?, cause of not listing, why). Health and maintenance can only take a listing away."""
+    failing = "; ".join(r.text for r in verdict.reasons)
+    if maint.unlist:
+        window = "; ".join(r.text for r in maint.reasons if r.step in ("maintenance.active", "maintenance.unlist"))
+        return False, "maintenance", Reason("listing", f"unlisted for maintenance: {window} (rentals continue)")
+    if machine.listed and not verdict.ok:
+        return False, "health", Reason("listing", f"unlist, a health check fails: {failing} (rentals continue)")
+    if not machine.listed and not verdict.may_list:
+        why = f"a health check fails: {failing}" if not verdict.ok else "the relist cool-down is running"
+        return False, "health", Reason("listing", f"stay unlisted: {why}")
+    return _may_list(machine, config, history)
+
+
+def _may_list(machine: MachineState, config: Config, history: History) -> tuple[bool, str, Reason]:
+    relisting_after_maint = history.unlisted_by_agent and history.unlisted_cause == "maintenance"
+    if not machine.listed and relisting_after_maint and not config.maintenance.relist_after:
+        return False, "maintenance", Reason(
+            "listing", "the window is over but maintenance.relist_after is false: list the machine by hand"
+        )
+    if machine.listed:
+        return True, "", Reason("listing", "listed, every check passes")
+    if history.unlisted_by_agent:
+        return True, "", Reason("listing", "every check passes again: relist")
+    return True, "", Reason(
+        "listing", "unlisted on Vast, but the config asks for a listing and every check passes: list"
+    )
+
+
+def _desired(config: Config, decision: PriceDecision, maint: MaintenancePlan, listed: bool) -> DesiredListing:
+    pricing = config.pricing
+    return DesiredListing(
+        listed=listed,
+        price_usd_per_gpu_hour=decision.price_usd_per_gpu_hour,
+        storage_usd_per_gb_month=pricing.storage_usd_per_gb_month,
+        upload_usd_per_gb=pricing.upload_usd_per_gb,
+        download_usd_per_gb=pricing.download_usd_per_gb,
+        min_bid_usd_per_gpu_hour=decision.min_bid_usd_per_gpu_hour,
+        min_chunk=pricing.min_chunk,
+        end_date=maint.end_date,
+        credit_discount_max=pricing.credit_discount_max,
+    )
+
+
+def _price_story(decision: PriceDecision) -> str:
+    return "; ".join(f"{r.step}: {r.text}" for r in decision.reasons)
+
+
+def listing_actions(
+    desired: DesiredListing, machine: MachineState, *, config: Config, cause: str, why: Reason, decision: PriceDecision
+) -> list[Action]:
+    """LIST carries every listing field; SET_MIN_BID alone when only the min bid differs on a listed machine."""
+    if not desired.listed:
+        if not machine.listed:
+            return []
+        return [Action(ActionKind.UNLIST, machine.id, why.text, (("cause", cause),))]
+    diffs = [] if not machine.listed else listing_diffs(desired, machine, config.pricing.guard.min_change_usd)
+    if machine.listed and not diffs:
+        return []
+    if diffs == ["min_bid_usd_per_gpu_hour"]:
+        bid = desired.min_bid_usd_per_gpu_hour
+        text = f"min bid {usd(machine.min_bid_price or 0.0)} -> {usd(bid or 0.0)}; {_price_story(decision)}"
+        return [Action(ActionKind.SET_MIN_BID, machine.id, text, (("price_usd_per_gpu_hour", bid),))]
+    params = tuple((name, getattr(desired, name)) for name in LISTING_FIELDS)
+    changed = f"changed: {', '.join(diffs)}; " if diffs else ""
+    return [Action(ActionKind.LIST, machine.id, f"{why.text}; {changed}{_price_story(decision)}", params)]
+
+
+def defjob_actions(job: DefaultJobConfig | None, machine: MachineState) -> tuple[list[Action], list[Reason]]:
+    """Set the configured default job when Vast's differs (image, args or price); remove it when the config has none."""
+    if job is None:
+        if machine.bid_image is None:
+            return [], []
+        text = f"the config has no default job; Vast runs {machine.bid_image}: remove it"
+        return [Action(ActionKind.REMOVE_DEFJOB, machine.id, text)], [Reason("defjob", text)]
+    differs = []
+    if machine.bid_image != job.image:
+        differs.append(f"image {machine.bid_image or 'none'} -> {job.image}")
+    if tuple(machine.bid_image_args or ()) != job.args:
+        differs.append(f"args {list(machine.bid_image_args or ())} -> {list(job.args)}")
+    cost = machine.bid_gpu_cost
+    if cost is None or not math.isclose(cost, job.price_usd_per_gpu_hour, abs_tol=1e-6):
+        differs.append(f"price {usd(cost) if cost is not None else 'none'} -> {usd(job.price_usd_per_gpu_hour)}")
+    if not differs:
+        return [], []
+    text = "default job: " + ", ".join(differs)
+    params: tuple[tuple[str, object], ...] = (
+        ("image", job.image),
+        ("args", job.args),
+        ("price_gpu", job.price_usd_per_gpu_hour),
+        ("price_inetu", job.upload_usd_per_gb),
+        ("price_inetd", job.download_usd_per_gb),
+    )
+    return [Action(ActionKind.SET_DEFJOB, machine.id, text, params)], [Reason("defjob", text)]
+
+
+def remember(history: History, verdict: HealthVerdict, machine: MachineState, now: datetime) -> History:
+    """The memory after this tick: health streaks from the verdict, idle-decay facts from the machine.
+
+    A rise in running rentals is a new contract: its price (the listed one) becomes the decay anchor.
+    """
+    rentals = machine.current_rentals_running
+    anchor = history.last_rented_price_usd_per_gpu_hour
+    if rentals > history.rentals_running and machine.listed_gpu_cost is not None:
+        anchor = machine.listed_gpu_cost
+    return replace(
+        history,
+        hot_since=verdict.hot_since,
+        unhealthy_since=verdict.unhealthy_since,
+        healthy_since=verdict.healthy_since,
+        last_telemetry_at=verdict.last_telemetry_at,
+        first_seen_at=history.first_seen_at or now,
+        last_rented_at=now if rentals > 0 else history.last_rented_at,
+        last_rented_price_usd_per_gpu_hour=anchor,
+        rentals_running=rentals,
+    )
+
+
+def plan(  # noqa: PLR0917 - the team's agreed signature, positional like the other helpers
+    snapshot: HostSnapshot,
+    machine: MachineState,
+    market: MarketSample | None,
+    config: Config,
+    now: datetime,
+    history: History,
+) -> Plan:
+    """Decide the listing and the actions; raises nothing for valid config (see maintenance.expand)."""
+    verdict = assess(snapshot, machine, config.health, now, history)
+    decision = price(config.pricing, machine, market, now, history)
+    maint = plan_maintenance(config.maintenance, machine, now, history)
+    listed, cause, why = _decide_listing(machine, verdict, maint, config, history)
+    desired = _desired(config, decision, maint, listed)
+    listing = listing_actions(desired, machine, config=config, cause=cause, why=why, decision=decision)
+    unlist = [a for a in listing if a.kind is ActionKind.UNLIST]
+    other = [a for a in listing if a.kind is not ActionKind.UNLIST]
+    job_actions, job_reasons = defjob_actions(config.default_job, machine)
+    reasons = (*decision.reasons, *verdict.reasons, *verdict.notes, *maint.reasons, why, *job_reasons)
+    return Plan(
+        desired=desired,
+        # unlisting first: taking a sick machine off the market matters more than any other write
+        actions=(*unlist, *maint.actions, *other, *job_actions),
+        reasons=reasons,
+        target_price_usd_per_gpu_hour=decision.target_usd_per_gpu_hour,
+        warnings=maint.warnings,
+        memory=remember(history, verdict, machine, now),
+    )

@@ -1,0 +1,253 @@
+"""The on-demand price and min bid, composed in a fixed order; every step leaves a named Reason.
+
+Order (docs/readme/policy.md explains each with a worked example):
+    base -> schedule -> market -> idle_decay -> guard rails (floor/ceiling, max change, min bid, min change)
+The min bid is computed beside the price (fixed, or from measured power) and then kept at or below it.
+Pure: `now` and every memory come in as parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
+from hostagent.config.model import (
+    WEEKDAYS,
+    GuardConfig,
+    IdleDecayConfig,
+    MarketConfig,
+    MinBidConfig,
+    PriceBounds,
+    PricingConfig,
+    ScheduleRule,
+)
+from hostagent.core.market import drop_outliers, lowest_price_per_machine, percentile
+from hostagent.core.model import History, MachineState, MarketSample, Reason
+
+PRICE_DECIMALS = 4  # published prices are rounded so journals and action keys stay readable and stable
+
+
+@dataclass(frozen=True, slots=True)
+class PriceDecision:
+    price_usd_per_gpu_hour: float  # after the guard rails: what may be published
+    target_usd_per_gpu_hour: float  # before the guard rails
+    min_bid_usd_per_gpu_hour: float | None  # None: leave Vast's min bid alone
+    reasons: tuple[Reason, ...]
+
+
+def usd(value: float) -> str:
+    """Dollars with 2 to 4 decimals: $2.10, $1.9475."""
+    text = f"{value:.4f}"
+    while text.endswith("0") and len(text.split(".")[1]) > 2:
+        text = text[:-1]
+    return f"${text}"
+
+
+# ---- schedule -------------------------------------------------------------------------------
+
+
+def rule_matches(rule: ScheduleRule, local: datetime) -> bool:
+    """Does `rule` cover the local wall time? `days` name the day a window starts on.
+
+    start == end means the whole day; end < start wraps past midnight, so a Friday 22:00-06:00 rule
+    also covers Saturday 03:00.
+    """
+    clock: time = local.time()
+    today = WEEKDAYS[local.weekday()]
+    yesterday = WEEKDAYS[(local.weekday() - 1) % 7]
+    if rule.start == rule.end:
+        return today in rule.days
+    if rule.start < rule.end:
+        return today in rule.days and rule.start <= clock < rule.end
+    return (today in rule.days and clock >= rule.start) or (yesterday in rule.days and clock < rule.end)
+
+
+def schedule_price(cfg: PricingConfig, base: float, now: datetime) -> tuple[float, Reason]:
+    """The last matching rule wins (later rules are the more specific overrides, as in a firewall list read upward)."""
+    local = now.astimezone(ZoneInfo(cfg.timezone))
+    fired = [rule for rule in cfg.rules if rule_matches(rule, local)]
+    stamp = f"{local:%a %H:%M} {cfg.timezone}"
+    if not fired:
+        return base, Reason("schedule", f"no rule matches {stamp}: {usd(base)}")
+    rule = fired[-1]
+    if rule.price_usd_per_gpu_hour is not None:
+        return rule.price_usd_per_gpu_hour, Reason(
+            "schedule", f"rule '{rule.name}' matches {stamp}: absolute {usd(rule.price_usd_per_gpu_hour)}"
+        )
+    multiplier = 1.0 if rule.multiplier is None else rule.multiplier
+    price = base * multiplier
+    return price, Reason("schedule", f"rule '{rule.name}' matches {stamp}: {usd(base)} x {multiplier:g} = {usd(price)}")
+
+
+# ---- market ---------------------------------------------------------------------------------
+
+
+def market_price(
+    cfg: MarketConfig, machine: MachineState, sample: MarketSample | None, now: datetime, current: float
+) -> tuple[float, Reason]:
+    """When it applies, the market target REPLACES the scheduled price; when it is skipped, the price stays."""
+    if not cfg.enabled:
+        return current, Reason("market", "off")
+    keep = f"keeping {usd(current)}"
+    if sample is None:
+        return current, Reason("market", f"skipped: no market sample yet; {keep}")
+    age_s = (now - sample.taken_at).total_seconds()
+    if age_s > cfg.max_age_s:
+        return current, Reason("market", f"skipped: sample is {age_s:.0f} s old (max_age_s {cfg.max_age_s:g}); {keep}")
+    if sample.hit_limit or len(sample.offers) >= cfg.search_limit:
+        return current, Reason(
+            "market", f"skipped: the search hit its limit ({len(sample.offers)} offers), peers may be missing; {keep}"
+        )
+    prices = lowest_price_per_machine(
+        sample.offers, machine.gpu_name, machine.num_gpus, machine.id, cfg.verified_only
+    )
+    peers = drop_outliers(prices, cfg.outlier_iqr_k)
+    if len(peers.prices) < cfg.min_peers:
+        return current, Reason(
+            "market", f"skipped: {len(peers.prices)} peers, fewer than min_peers {cfg.min_peers}; {keep}"
+        )
+    point = percentile(peers.prices, cfg.percentile)
+    target = point + cfg.offset_usd_per_gpu_hour
+    return target, Reason(
+        "market",
+        f"{len(peers.prices)} peers ({machine.gpu_name} x{machine.num_gpus}, {peers.outliers_dropped} outliers "
+        f"dropped): p{cfg.percentile:g} {usd(point)} + offset {usd(cfg.offset_usd_per_gpu_hour)} = {usd(target)} "
+        f"replaces {usd(current)}",
+    )
+
+
+# ---- idle decay -----------------------------------------------------------------------------
+
+
+def idle_decay_price(
+    cfg: IdleDecayConfig, machine: MachineState, history: History, now: datetime, current: float
+) -> tuple[float, Reason]:
+    """Step the price down while unrented: anchor x (1 - cut/100) of the deepest step reached; never raises it.
+
+    Idle time runs from the last tick a rental was seen (never rented: from the agent's first sight of
+    the machine); the anchor is the last price that got rented, else the price before this step.
+    """
+    if not cfg.enabled:
+        return current, Reason("idle_decay", "off")
+    if machine.current_rentals_running > 0:
+        return current, Reason("idle_decay", f"rented now ({machine.current_rentals_running} running): no cut")
+    idle_since = history.last_rented_at or history.first_seen_at
+    if idle_since is None:
+        return current, Reason("idle_decay", "idle time unknown yet: no cut")
+    idle_h = (now - idle_since).total_seconds() / 3600.0
+    reached = [step for step in sorted(cfg.steps, key=lambda s: s.after_h) if step.after_h <= idle_h]
+    if not reached:
+        return current, Reason("idle_decay", f"unrented {idle_h:.1f} h, below the first step: no cut")
+    step = reached[-1]
+    rented = history.last_rented_price_usd_per_gpu_hour
+    anchor = rented if rented is not None else current
+    decayed = anchor * (1.0 - step.cut_pct / 100.0)
+    what = "last rented price" if rented is not None else "price before decay"
+    price = min(current, decayed)
+    return price, Reason(
+        "idle_decay",
+        f"unrented {idle_h:.1f} h (step after {step.after_h:g} h): {usd(anchor)} ({what}) - {step.cut_pct:g}% "
+        f"= {usd(decayed)}; price {usd(price)}",
+    )
+
+
+# ---- min bid and guard rails ----------------------------------------------------------------
+
+
+def clamp(value: float, bounds: PriceBounds) -> float:
+    return min(max(value, bounds.floor_usd_per_gpu_hour), bounds.ceiling_usd_per_gpu_hour)
+
+
+def publishable(value: float, bounds: PriceBounds) -> float:
+    """Rounded for publishing, then clamped again so rounding can never step outside the bounds."""
+    return clamp(round(value, PRICE_DECIMALS), bounds)
+
+
+def min_bid_price(cfg: MinBidConfig, history: History, bounds: PriceBounds) -> tuple[float | None, Reason]:
+    """Fixed, or power per GPU (W / 1000 x $/kWh x margin), clamped into the guard bounds."""
+    if cfg.mode == "fixed":
+        if cfg.usd_per_gpu_hour is None:
+            return None, Reason("min_bid", "fixed mode without a price: Vast's min bid is left alone")
+        raw, why = cfg.usd_per_gpu_hour, f"fixed {usd(cfg.usd_per_gpu_hour)}"
+    else:
+        measured = history.mean_power_under_load_w
+        watts = measured if measured is not None else cfg.fallback_power_w
+        if watts is None:
+            return None, Reason("min_bid", "power mode, no power measured and no fallback_power_w: left alone")
+        source = "measured under load" if measured is not None else "fallback_power_w"
+        raw = watts / 1000.0 * cfg.tariff_usd_per_kwh * cfg.margin
+        why = f"{watts:.0f} W ({source}) / 1000 x {usd(cfg.tariff_usd_per_kwh)}/kWh x {cfg.margin:g} = {usd(raw)}"
+    bid = publishable(raw, bounds)
+    if abs(bid - raw) > 10 ** -PRICE_DECIMALS:
+        why += f", clamped into [{usd(bounds.floor_usd_per_gpu_hour)}, {usd(bounds.ceiling_usd_per_gpu_hour)}]"
+    return bid, Reason("min_bid", why)
+
+
+def guard_rails(
+    guard: GuardConfig, machine: MachineState, history: History, target: float, min_bid: float | None
+) -> tuple[float, list[Reason]]:
+    """Floor/ceiling, then the largest change per cycle, then never below the min bid, then no flapping.
+
+    Every branch ends inside [floor, ceiling]: the min bid is already inside them, the max-change band is
+    intersected with them, and a kept listed price is kept only when it is inside them.
+    """
+    bounds = guard.bounds_for(machine.gpu_name)
+    floor, ceiling = bounds.floor_usd_per_gpu_hour, bounds.ceiling_usd_per_gpu_hour
+    reasons: list[Reason] = []
+    price = clamp(target, bounds)
+    if target < floor:
+        reasons.append(Reason("guard.floor", f"{usd(target)} raised to the floor {usd(floor)}"))
+    elif target > ceiling:
+        reasons.append(Reason("guard.ceiling", f"{usd(target)} lowered to the ceiling {usd(ceiling)}"))
+    listed = machine.listed_gpu_cost if machine.listed else None
+    reference = history.last_published_price_usd_per_gpu_hour or listed
+    if reference is not None and reference > 0:
+        step = reference * guard.max_change_pct / 100.0
+        limited = clamp(min(max(price, reference - step), reference + step), bounds)
+        if abs(limited - price) > 1e-12:
+            reasons.append(Reason(
+                "guard.max_change",
+                f"{usd(price)} limited to {usd(limited)}: at most {guard.max_change_pct:g}% from {usd(reference)}",
+            ))
+            price = limited
+    if min_bid is not None and price < min_bid:
+        reasons.append(Reason("guard.min_bid", f"{usd(price)} raised to the min bid {usd(min_bid)}"))
+        price = min_bid
+    price = publishable(price, bounds)
+    if (
+        listed is not None
+        and abs(price - listed) < guard.min_change_usd
+        and floor <= listed <= ceiling
+        and (min_bid is None or listed >= min_bid)
+    ):
+        if price != listed:
+            reasons.append(Reason(
+                "guard.min_change",
+                f"{usd(price)} is within {usd(guard.min_change_usd)} of the listed {usd(listed)}: keep it",
+            ))
+        price = listed
+    return price, reasons
+
+
+def price(
+    cfg: PricingConfig, machine: MachineState, sample: MarketSample | None, now: datetime, history: History
+) -> PriceDecision:
+    """Compose every step in the documented order and return the price, the target and the min bid."""
+    base = cfg.base_for(machine.gpu_name)
+    source = "pricing.models" if any(name == machine.gpu_name for name, _ in cfg.models) else "default"
+    reasons = [Reason("base", f"{machine.gpu_name}: {usd(base)} ({source})")]
+    scheduled, why = schedule_price(cfg, base, now)
+    reasons.append(why)
+    relative, why = market_price(cfg.market, machine, sample, now, scheduled)
+    reasons.append(why)
+    target, why = idle_decay_price(cfg.idle_decay, machine, history, now, relative)
+    reasons.append(why)
+    bounds = cfg.guard.bounds_for(machine.gpu_name)
+    bid, why = min_bid_price(cfg.min_bid, history, bounds)
+    reasons.append(why)
+    final, guards = guard_rails(cfg.guard, machine, history, target, bid)
+    reasons.extend(guards)
+    if bid is not None:
+        bid = min(bid, final)  # already implied by the guard order; stated so the invariant is local
+    return PriceDecision(final, target, bid, tuple(reasons))
