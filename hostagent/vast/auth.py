@@ -1,0 +1,105 @@
+"""Where the Vast API key comes from, and the checks a key file must pass (as ssh checks its keys).
+
+Order: `$CREDENTIALS_DIRECTORY/vast_api_key` (systemd LoadCredential=), then `[vast] api_key_file`,
+then `$VAST_API_KEY` (interactive use). Never argv. A key file is opened with O_NOFOLLOW and refused
+when it is a symbolic link, not a regular file, owned by someone other than root or the current user,
+or has any group/other permission bit. Every error names the fix and never the key.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+
+from hostagent.config.model import VastConfig
+from hostagent.errors import SecretError
+
+CREDENTIAL_NAME = "vast_api_key"
+ENV_VAR = "VAST_API_KEY"
+_MAX_KEY_FILE_BYTES = 4096
+
+
+def load_api_key(cfg: VastConfig, environ: Mapping[str, str] = os.environ) -> str:
+    """The API key, from the first source present. Raises SecretError (fix named, key never shown)."""
+    cred_dir = environ.get("CREDENTIALS_DIRECTORY")
+    if cred_dir:
+        cred = Path(cred_dir) / CREDENTIAL_NAME
+        if os.path.lexists(cred):
+            return _registered(read_key_file(cred))
+    if cfg.api_key_file is not None:
+        return _registered(read_key_file(cfg.api_key_file))
+    value = environ.get(ENV_VAR)
+    if value is not None:
+        return _registered(_check_key(value.strip(), f"${ENV_VAR}", f"set {ENV_VAR} to your Vast API key"))
+    raise SecretError(
+        "no Vast API key: set `api_key_file` in [vast] (a file with mode 600), use systemd "
+        f"LoadCredential={CREDENTIAL_NAME}:/path/to/key, or export {ENV_VAR}"
+    )
+
+
+def read_key_file(path: Path) -> str:
+    """Read one key file safely; see the module docstring for what is refused."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise SecretError(_open_problem(path, exc)) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise SecretError(f"{path}: not a regular file; put the key in a plain file with mode 600")
+        if info.st_uid not in (0, os.geteuid()):
+            raise SecretError(
+                f"{path}: owned by uid {info.st_uid}, must be owned by root or uid {os.geteuid()}: "
+                f"run `chown {os.geteuid()} {path}`"
+            )
+        mode = stat.S_IMODE(info.st_mode)
+        if mode & 0o077:
+            raise SecretError(
+                f"{path}: permissions {mode:04o} are too open (group or others may read it): run `chmod 600 {path}`"
+            )
+        raw = os.read(fd, _MAX_KEY_FILE_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(raw) > _MAX_KEY_FILE_BYTES:
+        raise SecretError(f"{path}: too large for an API key; the file must hold only the key")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SecretError(f"{path}: not UTF-8 text; the file must hold only the key") from None
+    return _check_key(text.strip(), str(path), f"write the key into {path} (one line)")
+
+
+def _open_problem(path: Path, exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return f"{path}: is a symbolic link; point api_key_file at the real file (mode 600), not a link"
+    if exc.errno == errno.ENOENT:
+        return f"{path}: not found; create it with the key and run `chmod 600 {path}`"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"{path}: permission denied; the agent's user must be able to read it (owner, mode 600)"
+    return f"{path}: cannot open ({os.strerror(exc.errno or 0)})"
+
+
+def _check_key(key: str, source: str, fix: str) -> str:
+    if not key:
+        raise SecretError(f"{source}: the API key is empty; {fix}")
+    if any(ch.isspace() for ch in key) or not key.isprintable() or not key.isascii():
+        raise SecretError(f"{source}: the API key must be one line of printable characters without spaces; {fix}")
+    return key
+
+
+def register_secret(key: str) -> None:
+    """Tell the log masker about the key (hostagent.logs, when that module is present)."""
+    try:
+        from hostagent.logs import add_secret  # noqa: PLC0415 - guarded: the logs module lands separately
+    except ImportError:
+        return
+    add_secret(key)
+
+
+def _registered(key: str) -> str:
+    register_secret(key)
+    return key

@@ -1,0 +1,260 @@
+"""VastClient: hostagent's only way to Vast's host API. Each method sends what the official `vastai` 1.9.1
+CLI sends for the same command (method, exact path, query encoding, JSON body keys and value types;
+API.md §4-§6) and returns typed values. Every method raises only `hostagent.errors.VastError` subclasses.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import TypeVar
+
+import httpx
+
+from hostagent.clock import SystemClock
+from hostagent.config.model import VastConfig
+from hostagent.core.model import DesiredListing, EarningsReport, MachineState, Offer, VastMaintenance
+from hostagent.errors import SecretError, VastBadReply, VastFailure, VastNotFound
+from hostagent.ports import Clock
+from hostagent.vast import parse
+from hostagent.vast.auth import register_secret
+from hostagent.vast.models import MachineReport, VastUser
+from hostagent.vast.parse import Fields
+from hostagent.vast.query import earnings_query, peer_query
+from hostagent.vast.transport import Endpoint, Transport
+
+T = TypeVar("T")
+__all__ = ["ENDPOINTS", "VastClient", "peer_query"]  # peer_query lives in query.py; the agent imports it here
+NO_EXPIRED_CONTRACTS = "No expired contracts to delete"
+_UNDOCUMENTED_INTERVAL_S = 2.0  # for endpoints whose threshold Vast does not publish
+
+
+def _ep(name: str, method: str, path: str, min_interval_s: float, *, write: bool) -> Endpoint:
+    return Endpoint(name=name, method=method, path=path, min_interval_s=min_interval_s, write=write)
+
+
+# Paths exactly as the CLI writes them (trailing slashes differ); thresholds from API.md §3.
+SHOW_USER = _ep("show_user", "GET", "/api/v0/users/current", _UNDOCUMENTED_INTERVAL_S, write=False)
+SHOW_MACHINES = _ep("show_machines", "GET", "/api/v0/machines", 2.5, write=False)
+SHOW_MACHINE = _ep("show_machine", "GET", "/api/v0/machines/{id}", 1.1, write=False)
+LIST_MACHINE = _ep("list_machine", "PUT", "/api/v0/machines/create_asks/", 5.0, write=True)
+UNLIST_MACHINE = _ep("unlist_machine", "DELETE", "/api/v0/machines/{id}/asks/", 1.8, write=True)
+SET_MIN_BID = _ep("set_min_bid", "PUT", "/api/v0/machines/{id}/minbid/", 1.5, write=True)
+SCHEDULE_MAINT = _ep("schedule_maint", "PUT", "/api/v0/machines/{id}/dnotify/", 2.5, write=True)
+CANCEL_MAINT = _ep("cancel_maint", "PUT", "/api/v0/machines/{id}/cancel_maint/", 2.5, write=True)
+SHOW_MAINTS = _ep("show_maints", "GET", "/api/v0/machines/maintenances", 2.0, write=False)
+SET_DEFJOB = _ep("set_defjob", "PUT", "/api/v0/machines/create_bids/", 2.8, write=True)
+REMOVE_DEFJOB = _ep("remove_defjob", "DELETE", "/api/v0/machines/{id}/defjob/", 1.2, write=True)
+CLEANUP_MACHINE = _ep("cleanup_machine", "PUT", "/api/v0/machines/{id}/cleanup/", 8.0, write=True)
+SHOW_EARNINGS = _ep("show_earnings", "GET", "/api/v0/users/me/machine-earnings", 2.0, write=False)
+SEARCH_OFFERS = _ep("search_offers", "POST", "/api/v0/bundles/", 2.0, write=False)  # a POST that only reads
+MACHINE_REPORTS = _ep("machine_reports", "GET", "/api/v0/machines/{id}/reports/", 1.2, write=False)
+ENDPOINTS = (
+    SHOW_USER, SHOW_MACHINES, SHOW_MACHINE, LIST_MACHINE, UNLIST_MACHINE, SET_MIN_BID, SCHEDULE_MAINT, CANCEL_MAINT,
+    SHOW_MAINTS, SET_DEFJOB, REMOVE_DEFJOB, CLEANUP_MACHINE, SHOW_EARNINGS, SEARCH_OFFERS, MACHINE_REPORTS,
+)  # fmt: skip
+
+
+def _float_or_none(value: float | None) -> float | None:
+    return None if value is None else float(value)
+
+
+class VastClient:
+    """Implements `hostagent.ports.Marketplace`, plus `show_user` and `machine_reports`.
+
+    `transport` is httpx's seam for tests; `rng` seeds the retry jitter. The key is sent only as
+    `Authorization: Bearer` and is registered with `hostagent.logs.add_secret` so no log line shows it.
+    Raises `SecretError` at construction for an empty or malformed key.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        cfg: VastConfig | None = None,
+        clock: Clock | None = None,
+        transport: httpx.BaseTransport | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not api_key or not api_key.isprintable() or any(ch.isspace() for ch in api_key) or not api_key.isascii():
+            raise SecretError("the Vast API key is empty or not one line of printable ASCII")
+        register_secret(api_key)
+        self.base_url = base_url.rstrip("/")
+        self._t = Transport(
+            self.base_url, api_key, cfg or VastConfig(), clock or SystemClock(), transport=transport, rng=rng
+        )
+
+    def __repr__(self) -> str:
+        return f"VastClient(base_url={self.base_url!r}, api_key=<hidden>)"
+
+    def close(self) -> None:
+        self._t.close()
+
+    def __enter__(self) -> VastClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # ---- plumbing ----------------------------------------------------------------------------------
+
+    def _call(
+        self,
+        ep: Endpoint,
+        parse_reply: Callable[[object], T],
+        *,
+        machine_id: int | None = None,
+        query: Mapping[str, object] | None = None,
+        body: object | None = None,
+    ) -> T:
+        path = ep.path.replace("{id}", str(int(machine_id))) if machine_id is not None else ep.path
+        reply = self._t.request(ep, path, query=query, body=body)
+        try:
+            return parse_reply(reply)
+        except VastBadReply as exc:  # a bad value is quoted in the message: never let it quote the key
+            raise VastBadReply(self._t.scrub(str(exc)), endpoint=ep.name, field=exc.field) from None
+
+    @staticmethod
+    def _ok(ep: Endpoint) -> Callable[[object], Fields]:
+        """A reply object whose `success` (when present) is true; `success: false` -> VastFailure."""
+
+        def check(reply: object) -> Fields:
+            f = Fields(reply, "", ep.name)
+            if f.opt_bool("success") is False:
+                msg = f.opt_str("msg") or f.opt_str("message") or f.opt_str("error") or "(no message)"
+                raise VastFailure(f"{ep.name}: Vast said: {msg}", endpoint=ep.name, status=200, msg=msg)
+            return f
+
+        return check
+
+    # ---- reads -------------------------------------------------------------------------------------
+
+    def show_user(self) -> VastUser:
+        return self._call(SHOW_USER, lambda r: parse.user(Fields(r, "", SHOW_USER.name)))
+
+    def show_machines(self) -> list[MachineState]:
+        def read(reply: object) -> list[MachineState]:
+            return [parse.machine(m) for m in Fields(reply, "", SHOW_MACHINES.name).objects("machines")]
+
+        return self._call(SHOW_MACHINES, read, query={"owner": "me"})
+
+    def show_machine(self, machine_id: int) -> MachineState:
+        """Vast answers a bare one-element array; an empty one means no such machine of ours (VastNotFound)."""
+
+        def read(reply: object) -> MachineState:
+            rows = parse.items(reply, "", SHOW_MACHINE.name)
+            if not rows:
+                raise VastNotFound(f"show_machine: no machine {machine_id} on this account", endpoint="show_machine")
+            return parse.machine(rows[0])
+
+        return self._call(SHOW_MACHINE, read, machine_id=machine_id, query={"owner": "me"})
+
+    def show_maints(self, machine_ids: Sequence[int]) -> list[VastMaintenance]:
+        def read(reply: object) -> list[VastMaintenance]:
+            return [parse.maintenance(row) for row in parse.items(reply, "", SHOW_MAINTS.name)]
+
+        query = {"owner": "me", "machine_ids": [int(i) for i in machine_ids]}
+        return self._call(SHOW_MAINTS, read, query=query)
+
+    def show_earnings(self, start: datetime, end: datetime, machine_id: int | None = None) -> EarningsReport:
+        """`sday`/`eday` are fractional days since the epoch computed in UTC (API.md §5.5)."""
+        query = earnings_query(start, end, machine_id)
+        return self._call(SHOW_EARNINGS, lambda r: parse.earnings(Fields(r, "", SHOW_EARNINGS.name), machine_id),
+                          query=query)
+
+    def search_offers(self, query: Mapping[str, object]) -> list[Offer]:
+        def read(reply: object) -> list[Offer]:
+            return [parse.offer(o) for o in Fields(reply, "", SEARCH_OFFERS.name).objects("offers")]
+
+        return self._call(SEARCH_OFFERS, read, body=dict(query))
+
+    def machine_reports(self, machine_id: int) -> list[MachineReport]:
+        """GET with a JSON body `{"machine_id": ID}`, as the CLI sends it."""
+
+        def read(reply: object) -> list[MachineReport]:
+            return [parse.report(row) for row in parse.items(reply, "", MACHINE_REPORTS.name)]
+
+        return self._call(MACHINE_REPORTS, read, machine_id=machine_id, body={"machine_id": int(machine_id)})
+
+    # ---- writes ------------------------------------------------------------------------------------
+
+    def list_machine(self, machine_id: int, listing: DesiredListing) -> int:
+        """PUT create_asks with all twelve keys (unset = null; `min_chunk` 1 when unset, as the CLI).
+        `listing.listed` is not consulted: to take the machine off the market call `unlist_machine`."""
+        body = {
+            "machine": int(machine_id),
+            "price_gpu": _float_or_none(listing.price_usd_per_gpu_hour),
+            "price_disk": _float_or_none(listing.storage_usd_per_gb_month),
+            "price_inetu": _float_or_none(listing.upload_usd_per_gb),
+            "price_inetd": _float_or_none(listing.download_usd_per_gb),
+            "price_min_bid": _float_or_none(listing.min_bid_usd_per_gpu_hour),
+            "min_chunk": int(listing.min_chunk) if listing.min_chunk is not None else 1,
+            "end_date": _float_or_none(listing.end_date),
+            "credit_discount_max": _float_or_none(listing.credit_discount_max),
+            "duration": None,  # a duration string would make Vast move end_date daily; hostagent sets end_date
+            "vol_size": None,
+            "vol_price": None,
+        }
+        check = self._ok(LIST_MACHINE)
+        return self._call(LIST_MACHINE, lambda r: check(r).opt_int("extended") or 0, body=body)
+
+    def unlist_machine(self, machine_id: int) -> None:
+        self._call(UNLIST_MACHINE, self._ok(UNLIST_MACHINE), machine_id=machine_id, body={})
+
+    def set_min_bid(self, machine_id: int, price_usd_per_gpu_hour: float) -> None:
+        body = {"client_id": "me", "price": float(price_usd_per_gpu_hour)}
+        self._call(SET_MIN_BID, self._ok(SET_MIN_BID), machine_id=machine_id, body=body)
+
+    def schedule_maint(self, machine_id: int, start_epoch_s: float, duration_h: float, category: str) -> None:
+        """dnotify: `sdate` float epoch seconds, `duration` float hours. Not idempotent (each call notifies
+        renters and adds a window), which is why a lost reply is never retried."""
+        body = {
+            "client_id": "me",
+            "sdate": float(start_epoch_s),
+            "duration": float(duration_h),
+            "maintenance_category": category,
+        }
+        self._call(SCHEDULE_MAINT, self._ok(SCHEDULE_MAINT), machine_id=machine_id, body=body)
+
+    def cancel_maint(self, machine_id: int) -> None:
+        body = {"client_id": "me", "machine_id": int(machine_id)}
+        self._call(CANCEL_MAINT, self._ok(CANCEL_MAINT), machine_id=machine_id, body=body)
+
+    def set_defjob(
+        self,
+        machine_id: int,
+        *,
+        image: str,
+        args: Sequence[str] | None,
+        price_gpu: float,
+        price_inetu: float,
+        price_inetd: float,
+    ) -> None:
+        body = {
+            "machine": int(machine_id),
+            "price_gpu": float(price_gpu),
+            "price_inetu": float(price_inetu),
+            "price_inetd": float(price_inetd),
+            "image": image,
+            "args": None if args is None else [str(a) for a in args],
+        }
+        self._call(SET_DEFJOB, self._ok(SET_DEFJOB), body=body)
+
+    def remove_defjob(self, machine_id: int) -> None:
+        self._call(REMOVE_DEFJOB, self._ok(REMOVE_DEFJOB), machine_id=machine_id, body={})
+
+    def cleanup_machine(self, machine_id: int) -> int:
+        """Returns `num_deleted`; Vast's 200 `{success: false, msg: "No expired contracts to delete"}` is 0."""
+
+        def read(reply: object) -> int:
+            f = Fields(reply, "", CLEANUP_MACHINE.name)
+            if f.opt_bool("success") is False and (f.opt_str("msg") or "").strip() == NO_EXPIRED_CONTRACTS:
+                return 0
+            return self._ok(CLEANUP_MACHINE)(reply).opt_int("num_deleted") or 0
+
+        return self._call(CLEANUP_MACHINE, read, machine_id=machine_id, body={})

@@ -1,0 +1,258 @@
+"""Vast's JSON replies -> typed values. Unknown fields are ignored; a missing or wrongly typed field
+raises `VastBadReply` naming it by path, e.g. `machines[0].num_gpus: expected int, got "x"`.
+
+Rules: an int field takes a JSON integer (or an integral float such as 4.0) within ±2**63; a float field
+takes any finite JSON number; bool is never accepted as a number; `null` counts as missing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timezone
+from typing import NoReturn
+
+from hostagent.core.model import EarningsDay, EarningsReport, MachineState, Offer, VastMaintenance
+from hostagent.errors import VastBadReply
+from hostagent.vast.models import MachineReport, VastUser
+
+_INT_LIMIT = 2**63
+_SHOWN_CHARS = 40
+
+
+def describe(value: object) -> str:
+    """A short JSON rendering of a bad value for an error message."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = type(value).__name__
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
+
+
+class Fields:
+    """Typed access to one JSON object found at `path` in a reply of operation `endpoint`."""
+
+    def __init__(self, obj: object, path: str, endpoint: str) -> None:
+        self.path = path
+        self.endpoint = endpoint
+        if not isinstance(obj, dict):
+            self.fail(path, "expected object", obj)
+        self._obj: dict[str, object] = obj
+
+    def fail(self, field: str, what: str, value: object | None = None, *, show: bool = True) -> NoReturn:
+        detail = f"{field}: {what}" + (f", got {describe(value)}" if show else "")
+        raise VastBadReply(f"{self.endpoint}: bad reply: {detail}", endpoint=self.endpoint, field=field)
+
+    def name(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def raw(self, key: str) -> object:
+        return self._obj.get(key)
+
+    def _present(self, key: str) -> object:
+        value = self._obj.get(key)
+        if value is None:
+            self.fail(self.name(key), "missing", show=False)
+        return value
+
+    def int_(self, key: str) -> int:
+        return self._to_int(key, self._present(key))
+
+    def opt_int(self, key: str) -> int | None:
+        value = self._obj.get(key)
+        return None if value is None else self._to_int(key, value)
+
+    def _to_int(self, key: str, value: object) -> int:
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(self.name(key), "expected int", value)
+        if not -_INT_LIMIT < value < _INT_LIMIT:
+            self.fail(self.name(key), "int out of range", value)
+        return value
+
+    def float_(self, key: str) -> float:
+        return self._to_float(key, self._present(key))
+
+    def opt_float(self, key: str) -> float | None:
+        value = self._obj.get(key)
+        return None if value is None else self._to_float(key, value)
+
+    def _to_float(self, key: str, value: object) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.fail(self.name(key), "expected number", value)
+        try:
+            result = float(value)
+        except OverflowError:
+            self.fail(self.name(key), "number out of range", value)
+        if not math.isfinite(result):
+            self.fail(self.name(key), "number not finite", value)
+        return result
+
+    def str_(self, key: str) -> str:
+        return self._to_str(key, self._present(key))
+
+    def opt_str(self, key: str) -> str | None:
+        value = self._obj.get(key)
+        return None if value is None else self._to_str(key, value)
+
+    def _to_str(self, key: str, value: object) -> str:
+        if not isinstance(value, str):
+            self.fail(self.name(key), "expected string", value)
+        return value
+
+    def bool_(self, key: str) -> bool:
+        return self._to_bool(key, self._present(key))
+
+    def opt_bool(self, key: str) -> bool | None:
+        value = self._obj.get(key)
+        return None if value is None else self._to_bool(key, value)
+
+    def _to_bool(self, key: str, value: object) -> bool:
+        if not isinstance(value, bool):
+            self.fail(self.name(key), "expected bool", value)
+        return value
+
+    def opt_str_list(self, key: str) -> tuple[str, ...] | None:
+        value = self._obj.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, list):
+            self.fail(self.name(key), "expected list of strings", value)
+        for index, item in enumerate(value):
+            if not isinstance(item, str):
+                self.fail(f"{self.name(key)}[{index}]", "expected string", item)
+        return tuple(value)
+
+    def objects(self, key: str) -> list[Fields]:
+        """A required list of objects, each wrapped for typed access."""
+        return items(self._present(key), self.name(key), self.endpoint)
+
+    def obj(self, key: str) -> Fields:
+        return Fields(self._present(key), self.name(key), self.endpoint)
+
+
+def items(value: object, path: str, endpoint: str) -> list[Fields]:
+    """A JSON array of objects (e.g. a bare-array reply), each wrapped for typed access."""
+    if not isinstance(value, list):
+        raise VastBadReply(
+            f"{endpoint}: bad reply: {path or 'reply'}: expected array, got {describe(value)}",
+            endpoint=endpoint,
+            field=path or None,
+        )
+    return [Fields(item, f"{path}[{index}]", endpoint) for index, item in enumerate(value)]
+
+
+# ---- replies -> models -------------------------------------------------------------------------
+
+
+def machine(f: Fields) -> MachineState:
+    """One machine object (API.md §5.2). `reliability2` is what Vast calls the reliability score."""
+    reliability = f.opt_float("reliability2")
+    if reliability is None:
+        reliability = f.opt_float("reliability")
+    return MachineState(
+        id=f.int_("id"),
+        hostname=f.str_("hostname"),
+        gpu_name=f.str_("gpu_name"),
+        num_gpus=f.int_("num_gpus"),
+        listed=f.bool_("listed"),
+        listed_gpu_cost=f.opt_float("listed_gpu_cost"),
+        listed_storage_cost=f.opt_float("listed_storage_cost"),
+        listed_inet_up_cost=f.opt_float("listed_inet_up_cost"),
+        listed_inet_down_cost=f.opt_float("listed_inet_down_cost"),
+        min_bid_price=f.opt_float("min_bid_price"),
+        listed_min_gpu_count=f.opt_int("listed_min_gpu_count"),
+        credit_discount_max=f.opt_float("credit_discount_max"),
+        end_date=f.opt_float("end_date"),
+        client_end_date=f.opt_float("client_end_date"),
+        bid_gpu_cost=f.opt_float("bid_gpu_cost"),
+        bid_image=f.opt_str("bid_image"),
+        bid_image_args=f.opt_str_list("bid_image_args"),
+        current_rentals_running=f.opt_int("current_rentals_running") or 0,
+        current_rentals_on_demand=f.opt_int("current_rentals_on_demand") or 0,
+        gpu_occupancy=f.opt_str("gpu_occupancy"),
+        reliability=reliability,
+        verification=f.opt_str("verification"),
+        timeout_s=f.opt_float("timeout"),
+        earn_day=f.opt_float("earn_day"),
+    )
+
+
+def maintenance(f: Fields) -> VastMaintenance:
+    """One maintenance window (API.md §5.4); a null category reads as an empty string."""
+    return VastMaintenance(
+        id=f.int_("id"),
+        machine_id=f.int_("machine_id"),
+        start_time=f.float_("start_time"),
+        duration_hours=f.float_("duration_hours"),
+        category=f.opt_str("maintenance_category") or "",
+    )
+
+
+def earnings_day(f: Fields, day: int, machine_id: int | None) -> EarningsDay:
+    """One per_day or per_machine row; `gpu_earn` is required, the other splits default to 0."""
+    return EarningsDay(
+        day=day,
+        gpu_usd=f.float_("gpu_earn"),
+        storage_usd=f.opt_float("sto_earn") or 0.0,
+        upload_usd=f.opt_float("bwu_earn") or 0.0,
+        download_usd=f.opt_float("bwd_earn") or 0.0,
+        sla_usd=f.opt_float("sla_earn") or 0.0,
+        machine_id=machine_id,
+    )
+
+
+def earnings(f: Fields, machine_id: int | None) -> EarningsReport:
+    """The machine-earnings reply (API.md §5.5). Day numbers may come as floats; they are floored."""
+    sday = math.floor(f.float_("sday"))
+    eday = math.floor(f.float_("eday"))
+    per_day = tuple(earnings_day(row, math.floor(row.float_("day")), machine_id) for row in f.objects("per_day"))
+    per_machine = tuple(earnings_day(row, eday, row.int_("machine_id")) for row in f.objects("per_machine"))
+    return EarningsReport(sday=sday, eday=eday, per_day=per_day, per_machine=per_machine)
+
+
+def offer(f: Fields) -> Offer:
+    """One offer from POST /bundles/. `verified` falls back to `verification == "verified"`."""
+    verified = f.opt_bool("verified")
+    if verified is None:
+        verified = f.opt_str("verification") == "verified"
+    reliability = f.opt_float("reliability")
+    if reliability is None:
+        reliability = f.opt_float("reliability2")
+    return Offer(
+        id=f.int_("id"),
+        machine_id=f.int_("machine_id"),
+        gpu_name=f.str_("gpu_name"),
+        num_gpus=f.int_("num_gpus"),
+        dph_total=f.float_("dph_total"),
+        verified=verified,
+        reliability=reliability,
+        rented=f.opt_bool("rented"),
+    )
+
+
+def user(f: Fields) -> VastUser:
+    """GET /users/current. The reply's `api_key` is deliberately never read."""
+    return VastUser(
+        id=f.int_("id"),
+        username=f.opt_str("username"),
+        email=f.opt_str("email"),
+        balance_usd=f.opt_float("balance"),
+        credit_usd=f.opt_float("credit"),
+        host_agreement_accepted=f.opt_bool("host_agreement_accepted"),
+    )
+
+
+def report(f: Fields) -> MachineReport:
+    """`created_at` is epoch seconds; an older spec sent an ISO date-time string, also accepted."""
+    raw = f.raw("created_at")
+    if isinstance(raw, str):
+        try:
+            moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            f.fail(f.name("created_at"), "expected epoch seconds or ISO date-time", raw)
+        created_at = (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+    else:
+        created_at = f.float_("created_at")
+    return MachineReport(problem=f.str_("problem"), message=f.opt_str("message") or "", created_at=created_at)

@@ -1,0 +1,62 @@
+"""Wire encodings the official CLI uses: query strings, earnings day numbers, the peer search query.
+
+Kept apart from the transport so they can be checked against the captured CLI requests byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from urllib.parse import quote_plus
+
+SECONDS_PER_DAY = 86400.0
+
+
+def encode_query(params: Mapping[str, object]) -> str:
+    """`k=quote_plus(v)` for a str, else `quote_plus(json.dumps(v))`, in the given order (API.md §1).
+
+    So `owner=me`, `machid=null`, `machine_ids=%5B1%2C+2%5D`: exactly what vastai 1.9.1 writes.
+    """
+    parts = []
+    for key, value in params.items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        parts.append(f"{quote_plus(key)}={quote_plus(text)}")
+    return "&".join(parts)
+
+
+def epoch_day(when: datetime) -> float:
+    """Fractional days since the Unix epoch, in UTC (a naive datetime is taken as UTC, never local time).
+
+    The CLI reads naive dates in the host's local zone (API.md §5.5); hostagent does not.
+    """
+    aware = when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
+    return aware.timestamp() / SECONDS_PER_DAY
+
+
+def earnings_query(start: datetime, end: datetime, machine_id: int | None) -> dict[str, object]:
+    """The `machine-earnings` query: `owner=me&sday=F&eday=F&machid=N|null`, in the CLI's key order."""
+    return {"owner": "me", "sday": epoch_day(start), "eday": epoch_day(end), "machid": machine_id}
+
+
+def peer_query(gpu_name: str, num_gpus: int, limit: int, exclude_machine_id: int | None) -> dict[str, object]:
+    """A bundles query (API.md §6) for on-demand offers of the same GPU model and count, cheapest first.
+
+    Keeps the CLI's default filters (verified, not external, rentable) and its value encoding: plain
+    numbers travel as strings (`{"eq": "8"}`). Sorting by price means a truncated result (`limit`
+    reached) still holds the cheapest competitors.
+    """
+    query: dict[str, object] = {
+        "verified": {"eq": True},
+        "external": {"eq": False},
+        "rentable": {"eq": True},
+        "gpu_name": {"eq": gpu_name},
+        "num_gpus": {"eq": str(num_gpus)},
+    }
+    if exclude_machine_id is not None:
+        query["machine_id"] = {"neq": str(exclude_machine_id)}
+    query["order"] = [["dph_total", "asc"]]
+    query["type"] = "on-demand"
+    query["limit"] = int(limit)
+    query["allocated_storage"] = 5.0
+    return query
