@@ -7,6 +7,7 @@ problem in words, never raises.
 
 from __future__ import annotations
 
+import json
 import zoneinfo
 from functools import cache
 from typing import Any
@@ -100,14 +101,18 @@ def timezone_name(value: Any) -> str | None:
         zoneinfo.ZoneInfo(value)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
         hint = suggest(str(value), sorted(_known_zones()))
-        return f'unknown time zone "{value}"{hint}: use an IANA name such as "Europe/Berlin" or "UTC"'
+        return f'unknown time zone {json.dumps(value)}{hint}: use an IANA name such as "Europe/Berlin" or "UTC"'
     return None
 
 
 def http_url(value: Any) -> str | None:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f'expected an http:// or https:// URL, got "{value}"'
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        host = None
+    if host is None or parts.scheme not in ("http", "https"):
+        return f"expected an http:// or https:// URL, got {json.dumps(value)}"
     return None
 
 
@@ -117,14 +122,14 @@ def host_port(value: Any) -> str | None:
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        return f'expected "host:port" such as "127.0.0.1:9473", got "{value}"'
+        return f'expected "host:port" such as "127.0.0.1:9473", got {json.dumps(value)}'
     return None
 
 
 def maint_category(value: Any) -> str | None:
     if value in MAINT_CATEGORIES:
         return None
-    return "must be one of " + ", ".join(f'"{c}"' for c in MAINT_CATEGORIES) + f', got "{value}"'
+    return "must be one of " + ", ".join(f'"{c}"' for c in MAINT_CATEGORIES) + f", got {json.dumps(value)}"
 
 
 FIELD_CHECKS: dict[tuple[type, str], FieldCheck] = {
