@@ -70,6 +70,7 @@ def test_the_demo_config_is_the_agreed_demo_machine() -> None:
     config = load_config(DEMO, environ={"STATE_DIRECTORY": "/elsewhere"})
     assert config.hardware.backend == "fake"
     assert config.hardware.fake_file == CONFIG_DIR / "fake-gpus.toml"
+    assert config.hardware.fake_file.is_file()  # shipped by the hardware layer beside demo.toml
     assert config.machine.id is None
     assert config.machine.hostname == "demo-h100-01"
     assert config.vast.api_url == "http://127.0.0.1:8765"
