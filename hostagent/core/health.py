@@ -99,7 +99,8 @@ def _disk(snapshot: HostSnapshot, cfg: HealthConfig) -> tuple[list[Reason], list
 
 
 def _is_fresh(snapshot: HostSnapshot) -> bool:
-    return snapshot.backend_ok and any(not g.stale and g.health is not GpuHealth.UNKNOWN for g in snapshot.gpus)
+    """Fresh only when every GPU was read in time: one GPU hanging for stale_after_s fails the host."""
+    return snapshot.backend_ok and bool(snapshot.gpus) and not any(g.stale for g in snapshot.gpus)
 
 
 def _staleness(snapshot: HostSnapshot, history: History, cfg: HealthConfig, now: datetime) -> list[Reason]:
