@@ -187,15 +187,16 @@ class NvmlHardware:
             except n.NVMLError as exc:
                 log.warning("nvml_device_unreadable", index=position, error=str(exc))
                 handle, uuid, broken = None, None, f"GPU unreadable: {exc}"
-            device = known.get(uuid) if uuid is not None else self._unnamed_at(position)
+            device = (known.get(uuid) if uuid is not None else None) or self._unnamed_at(position)
             if device is None:
                 used = {d.index for d in self._devices}
                 index = position if position not in used else max(used) + 1
                 device = nf.Device(index, uuid, handle)
                 self._devices.append(device)
-                if handle is not None:
-                    self._read_static(device)
             device.handle, device.vanished, device.broken = handle, None, broken
+            device.uuid = device.uuid or uuid
+            if handle is not None and not device.static_read:
+                self._read_static(device)
             seen.add(id(device))
         for device in self._devices:
             if id(device) not in seen:
@@ -215,7 +216,8 @@ class NvmlHardware:
             if device.static.get("ecc_mode") == 0:
                 device.unsupported.update(dict.fromkeys(nf.ECC_FIELDS, "ECC disabled"))
         except _GpuLost:
-            return
+            return  # tried again when it answers (see _read_all)
+        device.static_read = True
         if self._event_set is None:
             return
         try:
@@ -249,8 +251,10 @@ class NvmlHardware:
             count = int(n.nvmlDeviceGetCount())
         except n.NVMLError as exc:
             raise _SessionBroken(str(exc)) from exc
-        if count != sum(1 for d in self._devices if d.vanished is None):
-            log.warning("nvml_gpu_count_changed", count=count, known=len(self._devices))
+        present = sum(1 for d in self._devices if d.vanished is None)
+        # A GPU unreadable when first seen is looked up again each read, so it can come back.
+        if count != present or any(d.broken or not d.static_read for d in self._devices if not d.vanished):
+            log.info("nvml_rediscover", count=count, known=present)
             self._discover(count)
         events = self._drain_events()
         return tuple(self._read_device(d, slow, events.get(id(d), ())) for d in self._devices)

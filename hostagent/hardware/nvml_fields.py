@@ -92,6 +92,7 @@ class Device:
     slow: dict[str, Any] = field(default_factory=dict)  # last slow-counter values, carried between reads
     vanished: str | None = None  # why it is missing from NVML's device list
     broken: str | None = None  # listed by NVML but its handle or UUID could not be read
+    static_read: bool = False
     lost: bool = False  # for logging the transition only
 
 
