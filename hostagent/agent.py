@@ -1,0 +1,285 @@
+"""One tick of the agent: gather -> plan -> apply -> verify -> record.
+
+`Agent` holds the adapters (hardware, marketplace, store) and the memory between ticks, and exposes
+one method per cadence the service drives: `telemetry` (every tick_s), `reconcile` (plan and apply),
+`refresh_market`, `cleanup`, `fetch_earnings`. `tick(now)` is telemetry followed by reconcile.
+Each step survives its own failure: a Vast error is journaled and the next step runs; a state store
+error is logged and the agent keeps going (fault 12). Deciding is left to the pure core.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import structlog
+
+from hostagent import earnings as earnings_mod
+from hostagent import status_doc
+from hostagent.apigate import ApiDeferred, ApiGate
+from hostagent.config.model import Config
+from hostagent.core import health as core_health
+from hostagent.core import maintenance as core_maint
+from hostagent.core.model import Action, ActionKind, HostSnapshot, MachineState, MarketSample, Plan, VastMaintenance
+from hostagent.core.plan import plan as make_plan
+from hostagent.errors import StateError, VastError
+from hostagent.history import HistoryKeeper
+from hostagent.ports import Clock, Hardware, Marketplace
+from hostagent.reconcile import ApplyOutcome, Reconciler
+from hostagent.store import StateStore
+from hostagent.vast.client import peer_query
+
+log = structlog.get_logger(__name__)
+
+MACHINE_ID_KEY = "machine_id"
+MAINT_HORIZON = timedelta(days=35)  # long enough to show the next monthly window
+
+
+class AgentMetrics(Protocol):
+    """The slice of `hostagent.metrics.Metrics` the agent feeds."""
+
+    def observe_snapshot(self, snapshot: HostSnapshot) -> None: ...
+    def observe_machine(self, machine: MachineState, target_price: float | None) -> None: ...
+    def observe_action(self, kind: str, result: str) -> None: ...
+    def observe_api_error(self, kind: str, status: int | None) -> None: ...
+    def observe_earnings(self, today_usd: float, last_7d_usd: float, last_30d_usd: float) -> None: ...
+
+
+@dataclass
+class HealthView:
+    ok: bool
+    reasons: tuple[str, ...]
+
+
+class Agent:
+    def __init__(
+        self,
+        *,
+        config: Config,
+        hardware: Hardware,
+        market: Marketplace,
+        store: StateStore,
+        clock: Clock,
+        metrics: AgentMetrics | None = None,
+        read_only: bool = False,
+    ) -> None:
+        self.config = config
+        self.read_only = read_only  # `hostagent plan`: gather and decide, write nothing anywhere
+        self.hardware = hardware
+        self.market = market
+        self.store = store
+        self.clock = clock
+        self.metrics = metrics
+        self.history = HistoryKeeper(store)
+        self.gate = ApiGate(store, retry_after_cap_s=config.vast.retry_after_cap_s, metrics=metrics)
+        self.reconciler = Reconciler(market, store, self.gate, mode=config.agent.mode, metrics=metrics)
+        raw_id = store.get(MACHINE_ID_KEY)
+        self.machine_id: int | None = config.machine.id or (raw_id if isinstance(raw_id, int) else None)
+        self.snapshot: HostSnapshot | None = None
+        self.machine: MachineState | None = None
+        self.maints: list[VastMaintenance] = []
+        self.market_sample: MarketSample | None = None
+        self.plan: Plan | None = None
+        self.health: HealthView | None = None
+        self.outcome: ApplyOutcome | None = None
+        self.problem: str | None = None  # the latest reason a reconcile could not run, for status
+
+    def set_config(self, config: Config) -> None:
+        """A reloaded config: new rules apply from the next step; the key may be new, so try the API again."""
+        self.config = config
+        self.reconciler.mode = config.agent.mode
+        if config.machine.id is not None:
+            self.machine_id = config.machine.id
+        self.gate.reset_auth()
+
+    # ---- telemetry ----------------------------------------------------------------------------
+
+    def telemetry(self, now: datetime) -> bool:
+        """Read the hardware, record it, update health streaks. True when health just turned bad."""
+        snapshot = self.hardware.read(now)
+        self.snapshot = snapshot
+        self._store_call("record_snapshot", lambda: self.store.record_snapshot(snapshot))
+        if self.metrics is not None:
+            self.metrics.observe_snapshot(snapshot)
+        was_ok = self.health.ok if self.health is not None else True
+        self._assess(now)
+        self._store_call("save_history", self.history.save)
+        self.record_status(now)
+        return was_ok and self.health is not None and not self.health.ok
+
+    def _assess(self, now: datetime) -> None:
+        """Health streaks move at telemetry cadence; the expected GPU count needs Vast's view of the machine."""
+        if self.machine is None or self.snapshot is None:
+            return
+        verdict = core_health.assess(self.snapshot, self.machine, self.config.health, now, self.history.history)
+        reasons = (*verdict.reasons, *verdict.notes)
+        self.health = HealthView(verdict.ok, tuple(f"{r.step}: {r.text}" for r in reasons))
+        self.history.observe_health(verdict)
+
+    # ---- reconcile ----------------------------------------------------------------------------
+
+    def tick(self, now: datetime) -> ApplyOutcome | None:
+        """One full tick: telemetry, then gather -> plan -> apply -> verify -> record."""
+        self.telemetry(now)
+        return self.reconcile(now)
+
+    def reconcile(self, now: datetime, extra: tuple[Action, ...] = ()) -> ApplyOutcome | None:
+        """Plan against Vast's current state and apply only what differs. None when Vast could not be read."""
+        if self.snapshot is None:
+            self.telemetry(now)
+        assert self.snapshot is not None
+        try:
+            self.reconciler.resolve_open_intents(now)
+            machine = self._gather(now)
+        except (VastError, ApiDeferred, LookupError) as exc:
+            self.problem = exc.reason if isinstance(exc, ApiDeferred) else f"cannot read Vast: {exc}"
+            log.warning("reconcile_skipped", why=self.problem)
+            self.record_status(now)
+            return None
+        self.problem = None
+        if self.health is None:
+            self._assess(now)
+        plan = make_plan(self.snapshot, machine, self._fresh_market(now), self.config, now, self.history.history)
+        self.plan = plan
+        self.history.adopt(plan.memory)
+        if plan.actions or extra:
+            self._journal_decision(now, plan)
+        outcome = self.reconciler.apply(plan, machine, self.maints, now, extra=extra)
+        self.outcome = outcome
+        self._after_apply(outcome, now)
+        self.record_status(now)
+        return outcome
+
+    def preview(self, now: datetime) -> Plan:
+        """What the agent would do now, from fresh facts, changing nothing (`hostagent plan`).
+
+        Raises the VastError / ApiDeferred / LookupError that kept it from reading Vast.
+        """
+        self.snapshot = self.hardware.read(now)
+        machine = self._gather(now)
+        self._assess(now)
+        market = self._fresh_market(now)
+        self.plan = make_plan(self.snapshot, machine, market, self.config, now, self.history.history)
+        return self.plan
+
+    def _gather(self, now: datetime) -> MachineState:
+        machine = self._find_machine(now)
+        self.maints = self.gate.call("show_maints", now, lambda: self.market.show_maints([machine.id]))
+        self.machine = machine
+        self.history.observe_maintenances(self.maints)
+        max_gap_s = 2 * self.config.agent.reconcile_s  # a longer gap was downtime: not counted as offered
+        self._store_call("occupancy", lambda: earnings_mod.record_occupancy(self.store, machine, now, max_gap_s))
+        self._store_call("mean_power", lambda: self.history.observe_power(now))
+        if self.metrics is not None:
+            self.metrics.observe_machine(machine, self.plan.target_price_usd_per_gpu_hour if self.plan else None)
+        return machine
+
+    def _find_machine(self, now: datetime) -> MachineState:
+        if self.machine_id is not None:
+            mid = self.machine_id
+            return self.gate.call("show_machine", now, lambda: self.market.show_machine(mid))
+        hostname = self.config.machine.hostname or socket.gethostname()
+        machines = self.gate.call("show_machines", now, self.market.show_machines)
+        for machine in machines:
+            if machine.hostname == hostname:
+                self._remember_machine_id(machine.id)
+                log.info("machine_found", machine_id=machine.id, hostname=hostname)
+                return machine
+        raise LookupError(f"no machine with hostname {hostname!r} on this Vast account; set machine.id")
+
+    def _remember_machine_id(self, machine_id: int) -> None:
+        self.machine_id = machine_id
+        self._store_call("machine_id", lambda: self.store.put(MACHINE_ID_KEY, machine_id))
+
+    def _fresh_market(self, now: datetime) -> MarketSample | None:
+        if not self.config.pricing.market.enabled:
+            return None
+        if self.market_sample is None:
+            self.refresh_market(now)
+        return self.market_sample
+
+    def _after_apply(self, outcome: ApplyOutcome, now: datetime) -> None:
+        for action in outcome.sent:
+            params = dict(action.params)
+            if action.kind is ActionKind.UNLIST:
+                self.history.observe_listing_change(listed=False, cause=str(params.get("cause") or "health"))
+            elif action.kind is ActionKind.LIST:
+                price = params.get("price_usd_per_gpu_hour")
+                self.history.observe_listing_change(listed=True, price=price if isinstance(price, float) else None)
+        if outcome.machine_after is not None:
+            self.machine = outcome.machine_after
+        self._store_call("save_history", self.history.save)
+
+    def _journal_decision(self, now: datetime, plan: Plan) -> None:
+        desired = plan.desired
+        what = (
+            f"list at {desired.price_usd_per_gpu_hour} $/GPU/h" if desired.listed else "keep unlisted"
+        ) + f"; {len(plan.actions)} change(s)"
+        why = "; ".join(f"{r.step}: {r.text}" for r in plan.reasons)
+        self._store_call(
+            "journal", lambda: self.store.journal(now, "decision", what, why, result=self.config.agent.mode)
+        )
+        log.info("decision", what=what, why=why, mode=self.config.agent.mode)
+
+    # ---- market, cleanup, earnings ------------------------------------------------------------
+
+    def refresh_market(self, now: datetime) -> None:
+        cfg = self.config.pricing.market
+        machine = self.machine
+        if not cfg.enabled or machine is None:
+            return
+        query = peer_query(machine.gpu_name, machine.num_gpus, cfg.search_limit, machine.id)
+        try:
+            offers = self.gate.call("search_offers", now, lambda: self.market.search_offers(query))
+        except (VastError, ApiDeferred) as exc:
+            log.warning("market_refresh_failed", error=str(exc))
+            return
+        self.market_sample = MarketSample(tuple(offers), now, hit_limit=len(offers) >= cfg.search_limit)
+        log.info("market_refreshed", offers=len(offers), hit_limit=self.market_sample.hit_limit)
+
+    def cleanup(self, now: datetime) -> int | None:
+        """Delete expired storage contracts (through the reconciler: journaled, intent-protected)."""
+        if not self.config.cleanup.enabled or self.machine_id is None:
+            return None
+        action = Action(ActionKind.CLEANUP, self.machine_id, f"scheduled every {self.config.cleanup.every_h:g} h")
+        outcome = self.reconcile(now, extra=(action,))
+        return outcome.deleted_contracts if outcome is not None else None
+
+    def fetch_earnings(self, now: datetime) -> earnings_mod.EarningsSummary | None:
+        if not self.config.earnings.enabled or self.machine_id is None:
+            return None
+        try:
+            summary = earnings_mod.fetch_and_store(
+                self.market, self.store, self.gate,
+                machine_id=self.machine_id, now=now, days_back=self.config.earnings.days_back,
+            )
+        except (VastError, ApiDeferred, StateError) as exc:
+            log.warning("earnings_fetch_failed", error=str(exc))
+            return None
+        if self.metrics is not None:
+            self.metrics.observe_earnings(summary.today_usd, summary.last_7d_usd, summary.last_30d_usd)
+        return summary
+
+    # ---- record -------------------------------------------------------------------------------
+
+    def record_status(self, now: datetime) -> None:
+        windows = core_maint.upcoming_windows(self.config.maintenance, now, MAINT_HORIZON)
+        doc = status_doc.build(
+            now=now, config=self.config, snapshot=self.snapshot, machine=self.machine, plan=self.plan,
+            health_ok=self.health.ok if self.health else None,
+            health_reasons=self.health.reasons if self.health else (),
+            windows=windows, api=self.gate.state(now), problem=self.problem,
+            history=self.history.history, outcome=self.outcome,
+        )
+        self._store_call("save_status", lambda: self.store.save_status(doc, now))
+
+    def _store_call(self, what: str, fn: Callable[[], object]) -> None:
+        if self.read_only:
+            return
+        try:
+            fn()
+        except StateError as exc:
+            log.error("state_store_failed", step=what, error=str(exc))

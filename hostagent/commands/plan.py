@@ -1,0 +1,103 @@
+"""`hostagent plan`: what the agent would change now and why, changing nothing.
+
+Reads the GPUs, the machine as Vast shows it, its maintenance windows and (when market pricing is on)
+the peer offers, with the memory in the state store, and prints the Plan with every reason. It takes no
+lock, writes no state, journals nothing and sends no write to Vast, so it is safe beside a running agent.
+Exit codes: 0 printed; 1 Vast or the hardware could not be read; 78 invalid config or unsafe key file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING
+
+from hostagent.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
+
+if TYPE_CHECKING:
+    from hostagent.core.model import Action, Plan
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from hostagent import bootstrap  # noqa: PLC0415  (heavy: httpx, NVML, SQLite)
+    from hostagent.apigate import ApiDeferred  # noqa: PLC0415
+    from hostagent.errors import ConfigError, HostagentError, SecretError, VastError  # noqa: PLC0415
+    from hostagent.logs import configure_logging  # noqa: PLC0415
+
+    configure_logging(level="warning")
+    try:
+        config = bootstrap.config_from(args.config)
+        parts = bootstrap.build(config, take_lock=False, read_only=True, with_metrics=False)
+    except (ConfigError, SecretError) as exc:
+        problems = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
+        print("hostagent plan: " + "\n  ".join(["cannot start:", *problems]), file=sys.stderr)
+        return EXIT_CONFIG
+    except HostagentError as exc:
+        print(f"hostagent plan: cannot start: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    try:
+        agent = parts.agent(read_only=True)
+        now = parts.clock.now()
+        try:
+            plan = agent.preview(now)
+        except (VastError, ApiDeferred, LookupError) as exc:
+            print(f"hostagent plan: cannot read Vast: {exc}", file=sys.stderr)
+            return EXIT_FAILURE
+        if args.json:
+            print(json.dumps(plan_json(plan, config.agent.mode), indent=2))
+        else:
+            print(render(plan, config.agent.mode, agent.machine_id))
+        return EXIT_OK
+    finally:
+        parts.close()
+
+
+def _action_line(action: Action) -> str:
+    args = ", ".join(f"{k}={v}" for k, v in action.params)
+    return f"{action.kind.value}({args})" if args else action.kind.value
+
+
+def plan_json(plan: Plan, mode: str) -> dict[str, object]:
+    desired = plan.desired
+    return {
+        "mode": mode,
+        "desired": {
+            "listed": desired.listed,
+            "price_usd_per_gpu_hour": desired.price_usd_per_gpu_hour,
+            "min_bid_usd_per_gpu_hour": desired.min_bid_usd_per_gpu_hour,
+            "end_date": desired.end_date,
+        },
+        "target_price_usd_per_gpu_hour": plan.target_price_usd_per_gpu_hour,
+        "actions": [{"action": _action_line(a), "why": a.reason} for a in plan.actions],
+        "reasons": [{"step": r.step, "text": r.text} for r in plan.reasons],
+        "warnings": list(plan.warnings),
+    }
+
+
+def render(plan: Plan, mode: str, machine_id: int | None) -> str:
+    desired = plan.desired
+    lines = [f"machine {machine_id} ({mode} mode)"]
+    if desired.listed:
+        lines.append(
+            f"desired: listed at {desired.price_usd_per_gpu_hour} $/GPU/h "
+            f"(rules' target {plan.target_price_usd_per_gpu_hour}), min bid {desired.min_bid_usd_per_gpu_hour}"
+        )
+    else:
+        lines.append("desired: not listed")
+    lines.append("why:")
+    lines += [f"  [{r.step}] {r.text}" for r in plan.reasons]
+    if plan.warnings:
+        lines.append("warnings:")
+        lines += [f"  {w}" for w in plan.warnings]
+    if plan.actions:
+        verb = "would send" if mode == "observe" else "will send at the next reconcile"
+        lines.append(f"changes ({verb}; nothing was sent now):")
+        lines += [f"  {_action_line(a)}\n      because {a.reason}" for a in plan.actions]
+    else:
+        lines.append("changes: none (Vast already matches)")
+    return "\n".join(lines)

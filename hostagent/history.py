@@ -1,0 +1,124 @@
+"""The agent's memory between ticks: derives `core.model.History` from what it saw and persists it.
+
+`plan()` is pure, so everything it must remember (when the machine was last rented and at what price,
+since when a GPU has been hot, since when every health check has passed, the mean power under load)
+is kept here, in the state store's key/value memory under one JSON document, and survives a restart.
+
+The keeper never calls Vast or the hardware: the agent hands it observations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Protocol
+
+from hostagent.core.health import HealthVerdict
+from hostagent.core.model import History, MachineState, VastMaintenance
+
+HISTORY_KEY = "history"
+POWER_WINDOW = timedelta(days=7)  # mean power under load over the last week of telemetry
+
+
+class HistoryStore(Protocol):
+    """The part of the state store the keeper uses."""
+
+    def get(self, key: str) -> object | None: ...
+
+    def put(self, key: str, value: object) -> None: ...
+
+    def mean_power_under_load_w(self, since: datetime, min_utilization_pct: float = 50.0) -> float | None: ...
+
+
+def _encode(value: object) -> object:
+    """JSON-safe, tagged so datetimes and maintenance windows come back as themselves."""
+    if isinstance(value, datetime):
+        return {"__dt__": value.timestamp()}
+    if isinstance(value, VastMaintenance):
+        return {"__maint__": dataclasses.asdict(value)}
+    if isinstance(value, (tuple, list)):
+        return [_encode(v) for v in value]
+    return value
+
+
+def _decode(value: object) -> object:
+    if isinstance(value, dict):
+        if isinstance(value.get("__dt__"), (int, float)):
+            return datetime.fromtimestamp(float(value["__dt__"]), tz=timezone.utc)
+        if isinstance(value.get("__maint__"), dict):
+            return VastMaintenance(**value["__maint__"])
+        return value
+    if isinstance(value, list):
+        return tuple(_decode(v) for v in value)
+    return value
+
+
+def history_to_json(history: History) -> dict[str, object]:
+    return {f.name: _encode(getattr(history, f.name)) for f in dataclasses.fields(History)}
+
+
+def history_from_json(doc: Mapping[str, object]) -> History:
+    """Tolerant: a document that does not fit (older version, damaged) reads as an empty History."""
+    try:
+        fields = {f.name: _decode(doc[f.name]) for f in dataclasses.fields(History) if f.name in doc}
+        return History(**fields)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return History()
+
+
+def rented_gpu_count(machine: MachineState) -> int:
+    """GPUs in use by renters (or the default job): Vast's per-GPU occupancy codes, 'x' meaning free."""
+    if machine.gpu_occupancy:
+        return sum(1 for code in machine.gpu_occupancy.split() if code.lower() != "x")
+    return machine.num_gpus if machine.current_rentals_running > 0 else 0
+
+
+def is_rented(machine: MachineState) -> bool:
+    return machine.current_rentals_on_demand > 0 or machine.current_rentals_running > 0
+
+
+class HistoryKeeper:
+    """Loads History from the store, folds in each observation, and saves it back."""
+
+    def __init__(self, store: HistoryStore) -> None:
+        self._store = store
+        raw = store.get(HISTORY_KEY)
+        self.history = history_from_json(raw) if isinstance(raw, dict) else History()
+
+    def save(self) -> None:
+        self._store.put(HISTORY_KEY, history_to_json(self.history))
+
+    def _set(self, **changes: object) -> None:
+        self.history = dataclasses.replace(self.history, **changes)  # type: ignore[arg-type]
+
+    def adopt(self, memory: History | None) -> None:
+        """The core's History after a plan (its health streaks and decay anchors) replaces ours."""
+        if memory is not None:
+            self.history = memory
+
+    def observe_health(self, verdict: HealthVerdict) -> None:
+        """The core's health verdict carries the updated streaks (hot GPUs, failing/passing since, fresh telemetry)."""
+        self._set(
+            hot_since=verdict.hot_since,
+            unhealthy_since=verdict.unhealthy_since,
+            healthy_since=verdict.healthy_since,
+            last_telemetry_at=verdict.last_telemetry_at,
+        )
+
+    def observe_maintenances(self, maintenances: list[VastMaintenance]) -> None:
+        self._set(vast_maintenances=tuple(maintenances))
+
+    def observe_power(self, now: datetime) -> None:
+        mean_w = self._store.mean_power_under_load_w(now - POWER_WINDOW)
+        if mean_w is not None:
+            self._set(mean_power_under_load_w=mean_w)
+
+    def observe_listing_change(self, *, listed: bool, cause: str | None = None, price: float | None = None) -> None:
+        """After a write the agent made: remember that it unlisted, and why (so it may relist), or what it published."""
+        if listed:
+            self._set(unlisted_by_agent=False, unlisted_cause=None)
+            if price is not None:
+                self._set(last_published_price_usd_per_gpu_hour=price)
+        else:
+            self._set(unlisted_by_agent=True, unlisted_cause=cause)
