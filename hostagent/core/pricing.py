@@ -38,10 +38,10 @@ class PriceDecision:
 
 def usd(value: float) -> str:
     """Dollars with 2 to 4 decimals: $2.10, $1.9475."""
-    text = f"{value:.4f}"
+    text = f"{abs(value):.4f}"
     while text.endswith("0") and len(text.split(".")[1]) > 2:
         text = text[:-1]
-    return f"${text}"
+    return f"-${text}" if value < 0 else f"${text}"
 
 
 # ---- schedule -------------------------------------------------------------------------------
@@ -227,6 +227,8 @@ def guard_rails(
                 f"{usd(price)} is within {usd(guard.min_change_usd)} of the listed {usd(listed)}: keep it",
             ))
         price = listed
+    bounds_text = f"[{usd(floor)}, {usd(ceiling)}] for {machine.gpu_name}"
+    reasons.append(Reason("guard", f"publish {usd(price)} (bounds {bounds_text})"))
     return price, reasons
 
 
