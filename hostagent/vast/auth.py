@@ -16,6 +16,7 @@ from pathlib import Path
 
 from hostagent.config.model import VastConfig
 from hostagent.errors import SecretError
+from hostagent.logs import add_secret
 
 CREDENTIAL_NAME = "vast_api_key"
 ENV_VAR = "VAST_API_KEY"
@@ -92,11 +93,7 @@ def _check_key(key: str, source: str, fix: str) -> str:
 
 
 def register_secret(key: str) -> None:
-    """Tell the log masker about the key (hostagent.logs, when that module is present)."""
-    try:
-        from hostagent.logs import add_secret  # noqa: PLC0415 - guarded: the logs module lands separately
-    except ImportError:
-        return
+    """Tell the log masker about the key, so no log line, traceback or journal entry can show it."""
     add_secret(key)
 
 

@@ -119,14 +119,14 @@ class VastClient:
         except VastBadReply as exc:  # a bad value is quoted in the message: never let it quote the key
             raise VastBadReply(self._t.scrub(str(exc)), endpoint=ep.name, field=exc.field) from None
 
-    @staticmethod
-    def _ok(ep: Endpoint) -> Callable[[object], Fields]:
+    def _ok(self, ep: Endpoint) -> Callable[[object], Fields]:
         """A reply object whose `success` (when present) is true; `success: false` -> VastFailure."""
 
         def check(reply: object) -> Fields:
             f = Fields(reply, "", ep.name)
             if f.opt_bool("success") is False:
                 msg = f.opt_str("msg") or f.opt_str("message") or f.opt_str("error") or "(no message)"
+                msg = self._t.scrub(msg)
                 raise VastFailure(f"{ep.name}: Vast said: {msg}", endpoint=ep.name, status=200, msg=msg)
             return f
 
