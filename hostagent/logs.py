@@ -38,8 +38,12 @@ _SECRET_NAME = re.compile(
     r"passphrase|secret|credential|cookie|sessionid)"
 )
 _PATTERNS = (
+    # The header with its scheme first, so "Authorization: Bearer x" becomes "Authorization: ***".
+    (
+        re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(?!\*\*\*)(?:(?:bearer|basic|token)\s+)?[^'\"\s,;}]+"),
+        r"\1" + MASK,
+    ),
     (re.compile(r"(?i)\b(bearer|basic|token)(\s+)[A-Za-z0-9._~+/=\-]{4,}"), r"\1\2" + MASK),
-    (re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(?!\*\*\*)[^'\"\s,;}]+"), r"\1" + MASK),
     (
         re.compile(r"(?i)((?:api[_-]?key|access[_-]?token|token|password|secret)['\"]?\s*[=:]\s*['\"]?)"
                    r"(?!\*\*\*)[^&'\"\s,;}]+"),

@@ -29,6 +29,7 @@ BUSY_TIMEOUT_MS = 5000
 _SQLITE_FULL = 13
 _SQLITE_CORRUPT = 11
 _SQLITE_NOTADB = 26
+_MAGIC = b"SQLite format 3\x00"
 
 
 class _Unusable(Exception):
@@ -61,7 +62,19 @@ def state_error(what: str, exc: sqlite3.Error) -> StateError:
     return StateError(f"state store error: {what}: {exc}")
 
 
+def _check_header(path: Path) -> None:
+    """Refuse a non-empty file without SQLite's magic before SQLite touches it (and its -wal)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(_MAGIC))
+    except OSError as exc:
+        raise StateError(f"cannot read the state store {path}: {exc.strerror}") from None
+    if head and head != _MAGIC:
+        raise _Unusable("not a database: the SQLite header is missing")
+
+
 def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
+    _check_header(path)
     if readonly:
         conn = sqlite3.connect(
             f"{path.as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
@@ -126,6 +139,16 @@ def _move_aside(path: Path, now: datetime) -> Path:
     return aside
 
 
+def _ensure_file(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not path.exists():
+            # Created 0600 before SQLite touches it; SQLite gives -wal and -shm the same mode.
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    except OSError as exc:
+        raise StateError(f"cannot create the state store at {path}: {exc.strerror}") from None
+
+
 def open_database(
     state_dir: Path, *, readonly: bool = False, now: datetime | None = None
 ) -> tuple[sqlite3.Connection, Path | None]:
@@ -139,13 +162,7 @@ def open_database(
             return _connect(path, readonly=True), None
         except _Unusable as exc:
             raise StateError(f"state store {path} unusable: {exc}") from exc
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if not path.exists():
-            # Created 0600 before SQLite touches it; SQLite gives -wal and -shm the same mode.
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
-    except OSError as exc:
-        raise StateError(f"cannot create the state store at {path}: {exc.strerror}") from None
+    _ensure_file(path)
     rebuilt_from: Path | None = None
     try:
         conn = _connect(path, readonly=False)
@@ -155,6 +172,7 @@ def open_database(
         except OSError as move_exc:
             raise StateError(f"state store {path} unusable ({exc}) and cannot be moved aside: {move_exc}") from None
         log.error("state_store_rebuilt", path=str(path), moved_to=str(rebuilt_from), reason=str(exc))
+        _ensure_file(path)
         try:
             conn = _connect(path, readonly=False)
         except _Unusable as again:
