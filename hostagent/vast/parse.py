@@ -148,9 +148,6 @@ def items(value: object, path: str, endpoint: str) -> list[Fields]:
 
 def machine(f: Fields) -> MachineState:
     """One machine object (API.md §5.2). `reliability2` is what Vast calls the reliability score."""
-    reliability = f.opt_float("reliability2")
-    if reliability is None:
-        reliability = f.opt_float("reliability")
     return MachineState(
         id=f.int_("id"),
         hostname=f.str_("hostname"),
@@ -172,11 +169,19 @@ def machine(f: Fields) -> MachineState:
         current_rentals_running=f.opt_int("current_rentals_running") or 0,
         current_rentals_on_demand=f.opt_int("current_rentals_on_demand") or 0,
         gpu_occupancy=f.opt_str("gpu_occupancy"),
-        reliability=reliability,
+        reliability=_first_float(f, "reliability2", "reliability"),
         verification=f.opt_str("verification"),
         timeout_s=f.opt_float("timeout"),
         earn_day=f.opt_float("earn_day"),
     )
+
+
+def _first_float(f: Fields, *keys: str) -> float | None:
+    for key in keys:
+        value = f.opt_float(key)
+        if value is not None:
+            return value
+    return None
 
 
 def maintenance(f: Fields) -> VastMaintenance:
@@ -214,20 +219,18 @@ def earnings(f: Fields, machine_id: int | None) -> EarningsReport:
 
 def offer(f: Fields) -> Offer:
     """One offer from POST /bundles/. `verified` falls back to `verification == "verified"`."""
+    identity = (f.int_("id"), f.int_("machine_id"), f.str_("gpu_name"), f.int_("num_gpus"), f.float_("dph_total"))
     verified = f.opt_bool("verified")
     if verified is None:
         verified = f.opt_str("verification") == "verified"
-    reliability = f.opt_float("reliability")
-    if reliability is None:
-        reliability = f.opt_float("reliability2")
     return Offer(
-        id=f.int_("id"),
-        machine_id=f.int_("machine_id"),
-        gpu_name=f.str_("gpu_name"),
-        num_gpus=f.int_("num_gpus"),
-        dph_total=f.float_("dph_total"),
+        id=identity[0],
+        machine_id=identity[1],
+        gpu_name=identity[2],
+        num_gpus=identity[3],
+        dph_total=identity[4],
         verified=verified,
-        reliability=reliability,
+        reliability=_first_float(f, "reliability", "reliability2"),
         rented=f.opt_bool("rented"),
     )
 
