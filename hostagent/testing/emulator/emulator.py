@@ -53,9 +53,10 @@ class Emulator:
         """Serve in a background thread; returns the base URL (`http://127.0.0.1:PORT`)."""
         if self._server is None:
             self._server = EmulatorHTTPServer((self._host, self._port), self._dispatch)
-            self._thread = threading.Thread(target=self._server.serve_forever, name="vast-emulator", daemon=True)
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, args=(0.05,), name="vast-emulator", daemon=True
+            )
             self._thread.start()
-            log.info("emulator_started", url=self.url)
         return self.url
 
     def stop(self) -> None:
