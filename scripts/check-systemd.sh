@@ -31,6 +31,7 @@ if ! command -v systemd-analyze >/dev/null 2>&1; then
         exit 1
     fi
     rm -f "$log"
+    command -v systemd-analyze >/dev/null 2>&1 || { echo "check-systemd: systemd-analyze still missing" >&2; exit 1; }
 fi
 
 # 1. exposure score
