@@ -148,7 +148,9 @@ class Service:
         self.schedule_jobs()
         self.notifier.ready(f"started in {self.agent.config.agent.mode} mode")
         log.info("agent_started", mode=self.agent.config.agent.mode, state_dir=str(self.agent.config.agent.state_dir))
-        while not self.stop_requested and (max_cycles is None or self.cycles < max_cycles):
+        turns = 0
+        while not self.stop_requested and (max_cycles is None or turns < max_cycles):
+            turns += 1
             if self.reload_requested:
                 self.reload()
             self.scheduler.run_pending()

@@ -127,8 +127,8 @@ class World:
         self.fake_file.write_text("[[gpu]]".join(blocks))
 
     def set_mode(self, mode: str) -> None:
-        text = self.config_path.read_text()
-        self.config_path.write_text(re.sub(r'^mode = ".*"$', f'mode = "{mode}"', text, flags=re.MULTILINE))
+        text = re.sub(r'^mode = "(observe|enforce)"$', f'mode = "{mode}"', self.config_path.read_text(), flags=re.M)
+        self.config_path.write_text(text)
 
 
 def _is_read(path: str) -> bool:

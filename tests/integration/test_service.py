@@ -1,0 +1,101 @@
+"""The service loop on a FakeClock: cadences from config, health-triggered reconcile, reload, watchdog."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from agent_env import world
+
+from hostagent.core.model import ActionKind
+from hostagent.sdnotify import Notifier
+from hostagent.service import Service
+
+
+def _messages(sock: socket.socket) -> list[str]:
+    out: list[str] = []
+    sock.setblocking(False)
+    while True:
+        try:
+            out.append(sock.recv(4096).decode())
+        except BlockingIOError:
+            return out
+
+
+class CountingService(Service):
+    """The real service, remembering which job ran."""
+
+    calls: list[str]
+
+    def telemetry(self) -> None:
+        self.calls.append("telemetry")
+        super().telemetry()
+
+    def reconcile(self) -> None:
+        self.calls.append("reconcile")
+        super().reconcile()
+
+    def cleanup(self) -> None:
+        self.calls.append("cleanup")
+        super().cleanup()
+
+    def earnings(self) -> None:
+        self.calls.append("earnings")
+        super().earnings()
+
+
+def test_the_loop_runs_each_job_at_its_cadence_on_the_injected_clock(tmp_path: Path) -> None:
+    with world(tmp_path) as w:
+        service = CountingService(w.build().agent(), w.clock, max_sleep_s=3600.0)
+        service.calls = []
+        start = w.clock.monotonic()
+        service.run(max_cycles=60)
+        elapsed_s = w.clock.monotonic() - start
+        assert service.calls[:4] == ["telemetry", "reconcile", "cleanup", "earnings"], "each runs once at start"
+        assert elapsed_s > 1200
+        assert abs(service.calls.count("telemetry") - elapsed_s / 30) <= 2  # tick_s = 30
+        assert abs(service.calls.count("reconcile") - elapsed_s / 300) <= 1  # reconcile_s = 300
+        assert service.calls.count("cleanup") == 1  # every 24 h
+        assert w.machine.listed
+
+
+def test_health_turning_bad_makes_the_reconcile_due_at_once(tmp_path: Path) -> None:
+    with world(tmp_path) as w:
+        parts = w.build()
+        service = Service(parts.agent(), w.clock, max_sleep_s=30.0)
+        service.run(max_cycles=3)
+        assert w.machine.listed
+        w.set_gpu(2, health='"lost"')
+        service.run(max_cycles=3)  # the next telemetry sees the lost GPU: no waiting for reconcile_s
+        assert not w.machine.listed
+        (unlist,) = service.agent.store.journal_entries(kind=ActionKind.UNLIST.value)
+        assert "lost" in unlist.why
+
+
+def test_a_reload_with_an_invalid_config_keeps_the_old_one(tmp_path: Path) -> None:
+    with world(tmp_path, mode="observe") as w:
+        parts = w.build()
+        service = Service(parts.agent(), w.clock, reload=w.config)
+        w.config_path.write_text(w.config_path.read_text() + "\n[pricing]\nbogus = 1\n")
+        service.reload_requested = True
+        service.run(max_cycles=1)
+        assert service.agent.config.agent.mode == "observe"
+        w.config_path.write_text(w.config_path.read_text().replace("\n[pricing]\nbogus = 1\n", ""))
+        w.set_mode("enforce")
+        service.reload_requested = True
+        service.run(max_cycles=2)
+        assert service.agent.config.agent.mode == "enforce"
+        assert w.machine.listed
+
+
+def test_ready_status_and_watchdog_are_sent_on_the_notify_socket(tmp_path: Path) -> None:
+    with world(tmp_path) as w, socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        address = str(tmp_path / "notify")
+        sock.bind(address)
+        service = Service(w.build().agent(), w.clock, notifier=Notifier(address), watchdog_s=120.0)
+        service.run(max_cycles=5)
+        messages = _messages(sock)
+        assert any("READY=1" in m for m in messages)
+        assert any(m.startswith("STATUS=") and "listed at 2.0" in m for m in messages)
+        assert any("WATCHDOG=1" in m for m in messages)
+        assert "STOPPING=1" in messages[-1]

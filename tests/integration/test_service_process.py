@@ -1,0 +1,143 @@
+"""`hostagent run` as a real process: READY/WATCHDOG/STOPPING, SIGHUP, SIGTERM, the lock, exit codes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import pytest
+from agent_env import CONFIG, REPO
+
+from hostagent.testing.emulator import DEMO_MACHINE_ID, Emulator
+
+WAIT_S = 30.0
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    with Emulator(rate_limits=False) as emulator:
+        yield emulator
+
+
+def _config(tmp_path: Path, emu: Emulator, *, mode: str = "enforce") -> Path:
+    shutil.copy(REPO / "config" / "fake-gpus.toml", tmp_path / "fake-gpus.toml")
+    text = CONFIG.format(url=emu.url, mode=mode).replace("tick_s = 30.0", "tick_s = 1.0")
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def _env(emu: Emulator, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
+    return {**env, "VAST_API_KEY": emu.api_key, **extra}
+
+
+def _agent(config: Path, env: dict[str, str], log: BinaryIO) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "hostagent", "--config", str(config), "run"]
+    return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _wait_for(sock: socket.socket, needle: str) -> list[str]:
+    seen: list[str] = []
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        sock.settimeout(max(deadline - time.monotonic(), 0.01))
+        seen.append(sock.recv(4096).decode())
+        if needle in seen[-1]:
+            return seen
+    raise AssertionError(f"{needle} never came; got {seen}")
+
+
+def _wait_log(log: Path, needle: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        if needle in log.read_text():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{needle} not in the log:\n{log.read_text()}")
+
+
+def test_the_service_notifies_systemd_reloads_safely_refuses_a_second_agent_and_stops_on_sigterm(
+    tmp_path: Path, emu: Emulator
+) -> None:
+    config = _config(tmp_path, emu)
+    sock_dir = Path(tempfile.mkdtemp(prefix="ha-"))  # AF_UNIX paths must stay short
+    log = tmp_path / "agent.log"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock, log.open("wb") as log_file:
+        sock.bind(str(sock_dir / "notify"))
+        env = _env(emu, NOTIFY_SOCKET=str(sock_dir / "notify"), WATCHDOG_USEC="4000000")
+        agent = _agent(config, env, log_file)
+        try:
+            _wait_for(sock, "READY=1")
+            _wait_for(sock, "WATCHDOG=1")
+
+            second = subprocess.run(
+                [sys.executable, "-m", "hostagent", "--config", str(config), "run"],
+                env=_env(emu), capture_output=True, timeout=WAIT_S, check=False,
+            )
+            assert second.returncode == 1
+            assert b"already runs" in second.stderr
+
+            good = config.read_text()
+            config.write_text(good + "\n[agent]\ntick_s = -1\n")
+            agent.send_signal(signal.SIGHUP)
+            _wait_log(log, "config_reload_rejected")
+            assert agent.poll() is None, "an invalid config on reload keeps the agent running"
+            config.write_text(good)
+
+            _wait_log(log, "list_machine")
+            agent.send_signal(signal.SIGTERM)
+            assert agent.wait(timeout=WAIT_S) == 0
+            assert "STOPPING=1" in "".join(_wait_for(sock, "STOPPING=1"))
+        finally:
+            if agent.poll() is None:
+                agent.kill()
+                agent.wait()
+            shutil.rmtree(sock_dir, ignore_errors=True)
+    assert emu.state.machines[DEMO_MACHINE_ID].listed
+    assert emu.api_key not in log.read_text()
+
+
+def test_run_once_lists_the_machine_and_exits_0(tmp_path: Path, emu: Emulator) -> None:
+    config = _config(tmp_path, emu)
+    done = subprocess.run(
+        [sys.executable, "-m", "hostagent", "--config", str(config), "run", "--once"],
+        env=_env(emu), capture_output=True, timeout=WAIT_S * 2, check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    machine = emu.state.machines[DEMO_MACHINE_ID]
+    assert machine.listed
+    assert machine.listed_gpu_cost == 2.00
+
+
+def test_a_bad_config_or_an_unsafe_key_file_exits_78(tmp_path: Path, emu: Emulator) -> None:
+    config = _config(tmp_path, emu)
+    config.write_text(config.read_text().replace("hot_for_s = 300.0", "hot_for_s = -5"))
+    bad = subprocess.run(
+        [sys.executable, "-m", "hostagent", "--config", str(config), "run", "--once"],
+        env=_env(emu), capture_output=True, timeout=WAIT_S, check=False,
+    )
+    assert bad.returncode == 78
+    assert b"health.hot_for_s" in bad.stderr
+
+    key = tmp_path / "key"
+    key.write_text(emu.api_key + "\n")
+    key.chmod(0o644)
+    config = _config(tmp_path, emu)
+    config.write_text(config.read_text().replace("[vast]\n", f'[vast]\napi_key_file = "{key}"\n'))
+    unsafe = subprocess.run(
+        [sys.executable, "-m", "hostagent", "--config", str(config), "run", "--once"],
+        env={k: v for k, v in _env(emu).items() if k != "VAST_API_KEY"},
+        capture_output=True, timeout=WAIT_S, check=False,
+    )
+    assert unsafe.returncode == 78
+    assert emu.api_key.encode() not in unsafe.stderr
