@@ -1,10 +1,12 @@
 """The SQLite file: opening it safely, migrations, moving a bad file aside, and the one place sqlite3
 errors become `StateError`.
 
-Durability: WAL with `synchronous=FULL`. WAL with NORMAL already survives a killed process (a
-commit is in the WAL in the page cache before COMMIT returns); FULL also fsyncs the WAL at every
-commit, so a begun intent survives a power cut too. hostagent commits a few times per tick (every
-30 s by default), so the fsync costs nothing that matters (see docs/readme/state-and-logs.md).
+Durability: WAL, with `synchronous=FULL` for the journal, intents, earnings, status and memory, and
+NORMAL for telemetry. WAL with NORMAL already survives a killed process (a commit is in the WAL in
+the page cache before COMMIT returns) and never leaves an inconsistent file, but a power cut may
+lose the last commits; FULL also fsyncs the WAL at each commit, so a begun intent survives a power
+cut too. The fsync costs ~4 ms on a VM disk (measured, docs/readme/state-and-logs.md): fine for a
+few journal writes per reconcile, wasteful for a telemetry row every tick, which may be lost.
 """
 
 from __future__ import annotations
@@ -91,7 +93,7 @@ def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise StateError(f"cannot put {path} in WAL mode (got {mode})")
-            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA synchronous = FULL")  # Database.write switches per transaction
         check = conn.execute("PRAGMA quick_check").fetchall()
         if [row[0] for row in check] != ["ok"]:
             raise _Unusable(f"quick_check failed: {'; '.join(str(r[0]) for r in check[:3])}")
@@ -192,6 +194,7 @@ class Database:
         self._conn: sqlite3.Connection | None = conn
         self.path = path
         self._lock = threading.RLock()
+        self._durable = True  # the connection was opened with synchronous=FULL
 
     def _live(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -199,11 +202,16 @@ class Database:
         return self._conn
 
     @contextlib.contextmanager
-    def write(self, what: str) -> Iterator[sqlite3.Connection]:
-        """A transaction: committed when the block ends, rolled back (and StateError raised) on error."""
+    def write(self, what: str, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """A transaction: committed when the block ends, rolled back (and StateError raised) on error.
+
+        `durable=False` skips the fsync at commit (still safe against a kill, not a power cut)."""
         with self._lock:
             conn = self._live()
             try:
+                if durable != self._durable:
+                    conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+                    self._durable = durable
                 conn.execute("BEGIN IMMEDIATE")
                 yield conn
                 conn.execute("COMMIT")

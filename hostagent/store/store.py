@@ -100,7 +100,7 @@ class StateStore:
 
     def record_snapshot(self, snapshot: HostSnapshot) -> None:
         """One raw row per GPU and per disk, all in one transaction."""
-        with self._db.write("recording telemetry") as conn:
+        with self._db.write("recording telemetry", durable=False) as conn:
             tel.insert_snapshot(conn, snapshot)
 
     def maintain(
@@ -114,7 +114,7 @@ class StateStore:
         """Fold raw telemetry older than `raw_retention_h` into 5-minute aggregates, drop aggregates
         older than `agg_retention_days`, and journal entries and finished intents older than
         `journal_retention_days` (open intents are kept). Returns the raw rows folded."""
-        with self._db.write("maintaining telemetry") as conn:
+        with self._db.write("maintaining telemetry", durable=False) as conn:
             folded = tel.downsample(conn, now, raw_retention_h * 3600.0, agg_retention_days * _DAY_S)
             oldest = to_epoch(now) - journal_retention_days * _DAY_S
             conn.execute("DELETE FROM journal WHERE at < ?", (oldest,))
