@@ -32,6 +32,7 @@ from hostagent.sdnotify import Notifier
 log = structlog.get_logger(__name__)
 
 MAX_SLEEP_S = 1.0  # the loop wakes at least this often to act on signals
+STORE_MAINTAIN_S = 3600.0  # downsample raw telemetry hourly, so raw rows never pile up for a day
 
 
 class Service:
@@ -81,6 +82,7 @@ class Service:
         jobs: list[tuple[float, Callable[[], None]]] = [
             (cfg.agent.tick_s, self.telemetry),
             (cfg.agent.reconcile_s, self.reconcile),
+            (STORE_MAINTAIN_S, self.maintain_store),
         ]
         if cfg.pricing.market.enabled:
             jobs.append((cfg.pricing.market.refresh_s, self.market))
@@ -120,13 +122,19 @@ class Service:
         self.agent.refresh_market(self.clock.now())
 
     def cleanup(self) -> None:
-        now = self.clock.now()
-        deleted = self.agent.cleanup(now)
+        deleted = self.agent.cleanup(self.clock.now())
+        log.info("cleanup_done", deleted_contracts=deleted)
+
+    def maintain_store(self) -> None:
+        agent_cfg = self.agent.config.agent
         try:
-            self.agent.store.maintain(now)  # telemetry downsampling rides on the same cadence
+            self.agent.store.maintain(
+                self.clock.now(),
+                raw_retention_h=agent_cfg.telemetry_retention_raw_h,
+                agg_retention_days=agent_cfg.telemetry_retention_agg_days,
+            )
         except StateError as exc:
             log.error("store_maintain_failed", error=str(exc))
-        log.info("cleanup_done", deleted_contracts=deleted)
 
     def earnings(self) -> None:
         self.agent.fetch_earnings(self.clock.now())
@@ -138,7 +146,7 @@ class Service:
         steps: list[Callable[[], None]] = [self.telemetry]
         if self.agent.config.pricing.market.enabled:
             steps.append(self.market)
-        steps += [self.reconcile, self.cleanup, self.earnings]
+        steps += [self.reconcile, self.cleanup, self.earnings, self.maintain_store]
         for step in steps:
             self._guarded(step)
         return 0

@@ -1,0 +1,49 @@
+"""Earnings stored per day and machine, occupancy sampled at each reconcile, and `hostagent plan` changing nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from agent_env import world
+
+from hostagent import cli
+from hostagent.earnings import day_of, summarize
+from hostagent.testing.emulator import DEMO_MACHINE_ID
+
+
+def test_earnings_are_stored_per_day_and_machine_with_occupancy_and_realised_price(tmp_path: Path) -> None:
+    with world(tmp_path) as w:
+        # The default job takes every GPU no renter takes, so the machine surely earns (at its $0.10/GPU/h).
+        with w.config_path.open("a") as config:
+            config.write('\n[default_job]\nimage = "vastai/kvm:ubuntu_cli_22.04"\nprice_usd_per_gpu_hour = 0.10\n')
+        agent = w.agent()
+        agent.tick(w.clock.now())
+        for _ in range(36):  # three simulated hours, a reconcile every 5 minutes
+            w.emu.advance(300)
+            agent.reconcile(w.clock.now())
+        summary = agent.fetch_earnings(w.clock.now())
+        assert summary is not None
+        rows = agent.store.earnings(day_of(w.clock.now()) - 7, day_of(w.clock.now()), DEMO_MACHINE_ID)
+        assert rows, "Vast's per-day rows for this machine are stored"
+        assert all(r.machine_id == DEMO_MACHINE_ID for r in rows)
+        assert summary.offered_gpu_hours == pytest.approx(8 * 3.0, rel=0.01)  # plus the client's rate-limit waits
+        assert 0.0 <= summary.rented_gpu_hours <= summary.offered_gpu_hours
+        again = summarize(agent.store, DEMO_MACHINE_ID, day_of(w.clock.now()))
+        assert again.total_usd == pytest.approx(summary.total_usd), "summaries come from the store alone"
+        assert summary.rented_gpu_hours > 0
+        assert summary.realised_usd_per_gpu_hour == pytest.approx(summary.gpu_usd / summary.rented_gpu_hours)
+        assert summary.realised_usd_per_gpu_hour >= 0.10 * 0.9  # at least the default job's price, mostly
+
+
+def test_plan_prints_the_changes_and_their_reasons_and_sends_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with world(tmp_path) as w:
+        monkeypatch.setenv("VAST_API_KEY", w.emu.api_key)
+        assert cli.main(["--config", str(w.config_path), "plan"]) == 0
+        out = capsys.readouterr().out
+        assert "list_machine(price_usd_per_gpu_hour=2.0" in out
+        assert "[base] H100 SXM: $2.00" in out
+        assert w.writes() == []
+        assert not (tmp_path / "state" / "state.db").exists(), "plan creates no state"
