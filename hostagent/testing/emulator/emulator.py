@@ -108,6 +108,14 @@ class Emulator:
                 self._offset_s += seconds
             self._sim.run_until(self.now_s())
 
+    def set_demand(self, factor: float) -> None:
+        """Scale renter demand from now on: 0 = no new rentals (a quiet spell), 1 = normal, 4 = a rush."""
+        if factor < 0:
+            raise ValueError("demand is a factor >= 0")
+        with self._lock:
+            self._sim.run_until(self.now_s())  # the hours already passed keep the demand they had
+            self._sim.demand = factor
+
     def set_rate_limits(self, enabled: bool) -> None:
         self.limiter.enabled = enabled
         self.limiter.reset()

@@ -63,6 +63,8 @@ class RenterSimulation:
         self._state = state
         self._rng = random.Random(seed * 7919 + 1)
         self.cursor_s = start_s
+        # Scales every rent probability: 0 = no renter comes (a quiet spell), 1 = the model above.
+        self.demand = 1.0
 
     def run_until(self, now_s: float) -> None:
         """Simulate from the last point reached up to `now_s` (a wall clock set backwards changes nothing)."""
@@ -121,11 +123,11 @@ class RenterSimulation:
             return
         median = median_price(self._state, machine.gpu_name)
         free = machine.num_gpus - machine.client_gpus(now_s)
-        if median is None or free < machine.listed_min_gpu_count:
+        if median is None or free < machine.listed_min_gpu_count or self.demand <= 0:
             return
-        if self._rng.random() < rent_probability(machine.listed_gpu_cost, median):
+        if self._rng.random() < self.demand * rent_probability(machine.listed_gpu_cost, median):
             self._start(machine, ON_DEMAND, machine.listed_gpu_cost, free, now_s)
-        elif machine.min_bid_price is not None and self._rng.random() < rent_probability(
+        elif machine.min_bid_price is not None and self._rng.random() < self.demand * rent_probability(
             machine.min_bid_price, 0.6 * median, BASE_BID_PER_HOUR
         ):
             self._start(machine, INTERRUPTIBLE, machine.min_bid_price, free, now_s)
