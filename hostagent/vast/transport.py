@@ -167,6 +167,10 @@ class Transport:
             headers["Content-Type"] = "application/json"
         try:
             response = self._http.request(ep.method, url, content=content, headers=headers)
+        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL) as exc:
+            # built wrong here (bad api_url scheme or URL): nothing was sent, and trying again cannot help
+            raise _Failed(VastTransportError(self._what(ep, "bad request URL", exc), endpoint=ep.name),
+                          retry=False) from exc
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             kind = VastTimeout if isinstance(exc, httpx.TimeoutException) else VastTransportError
             raise _Failed(kind(self._what(ep, "could not connect", exc), endpoint=ep.name), retry=True) from exc
