@@ -1,0 +1,93 @@
+"""`hostagent journal [--since 2h|ISO] [--kind K] [--limit N] [--json]`: the action journal, oldest first.
+
+Every decision the agent took and every call it sent (or, in observe mode, would have sent), with why
+and what came back. Read-only. Exit codes: 0 shown (also when nothing matched); 1 no state yet or the
+store cannot be read; 2 a bad --since; 78 invalid config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
+
+from hostagent.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_USAGE
+
+if TYPE_CHECKING:
+    from hostagent.store import JournalEntry
+
+_UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--since", metavar="WHEN", help="2h, 30m, 7d, 1w, or an ISO time (naive = UTC)")
+    parser.add_argument("--kind", metavar="K", help="only this kind: decision, list_machine, would_send, ...")
+    parser.add_argument("--limit", type=int, default=50, metavar="N", help="the newest N entries (50; 0 = all)")
+    parser.add_argument("--json", action="store_true", help="a JSON array of entries")
+
+
+def parse_since(text: str, now: datetime) -> datetime:
+    """'2h' -> now - 2 h; an ISO time (naive read as UTC). Raises ValueError with what is accepted."""
+    match = _RELATIVE.match(text)
+    if match:
+        return now - timedelta(seconds=float(match.group(1)) * _UNITS_S[match.group(2)])
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"--since {text!r}: use a duration like 30m, 2h, 7d, 1w or an ISO time") from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
+
+
+def entry_json(e: JournalEntry) -> dict[str, object]:
+    return {
+        "id": e.id, "at": e.at.isoformat(), "kind": e.kind, "what": e.what, "why": e.why,
+        "request": e.request, "result": e.result, "ok": e.ok, "action_key": e.action_key,
+    }
+
+
+def entry_text(e: JournalEntry) -> str:
+    mark = "ok  " if e.ok else "FAIL"
+    lines = [f"{e.at:%Y-%m-%d %H:%M:%S}Z {mark} {e.kind}: {e.what}"]
+    if e.why:
+        lines.append(f"    why: {e.why}")
+    if e.result:
+        lines.append(f"    result: {e.result}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hostagent.config.load import load_config  # noqa: PLC0415
+    from hostagent.errors import ConfigError, StateError  # noqa: PLC0415
+    from hostagent.store import StateStore  # noqa: PLC0415
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print("hostagent journal: config invalid:", *exc.problems, sep="\n  ", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        since = parse_since(args.since, datetime.now(timezone.utc)) if args.since else None
+    except ValueError as exc:
+        print(f"hostagent journal: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    state_dir = config.agent.state_dir
+    if not (state_dir / "state.db").exists():
+        print(f"hostagent journal: no state yet in {state_dir} (the agent has not run)", file=sys.stderr)
+        return EXIT_FAILURE
+    try:
+        with StateStore.open(state_dir, readonly=True) as store:
+            entries = store.journal_entries(since=since, limit=args.limit or None, kind=args.kind)
+    except StateError as exc:
+        print(f"hostagent journal: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    if args.json:
+        print(json.dumps([entry_json(e) for e in entries], indent=2, ensure_ascii=False))
+    elif entries:
+        print("\n".join(entry_text(e) for e in entries))
+    else:
+        print("no journal entries match", file=sys.stderr)
+    return EXIT_OK

@@ -1,0 +1,61 @@
+"""`hostagent status [--json]`: what the agent sees and did, from the state store, in well under 0.25 s.
+
+Read-only (SQLite `mode=ro`); works whether the daemon runs or not and says which (the state-directory
+lock) and how old the last tick is. Imports neither httpx nor NVML nor structlog (a test checks).
+Exit codes: 0 shown; 1 no state yet (no completed tick) or the store cannot be read; 78 invalid config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from hostagent.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the versioned JSON document (schema 1)")
+    parser.add_argument("--actions", type=int, default=5, metavar="N", help="recent journal entries to show (5)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from datetime import datetime, timezone  # noqa: PLC0415
+
+    from hostagent.config.load import load_config  # noqa: PLC0415
+    from hostagent.errors import ConfigError, StateError  # noqa: PLC0415
+    from hostagent.status_view import build_view, daemon_state, open_reader  # noqa: PLC0415
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print("hostagent status: config invalid:", *exc.problems, sep="\n  ", file=sys.stderr)
+        return EXIT_CONFIG
+    state_dir = config.agent.state_dir
+    daemon = daemon_state(state_dir)
+    try:
+        reader = open_reader(state_dir)
+        view = None
+        if reader is not None:
+            try:
+                view = build_view(config, reader, daemon, datetime.now(timezone.utc), actions=max(args.actions, 0))
+            finally:
+                reader.close()
+    except StateError as exc:
+        print(f"hostagent status: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    if view is None:
+        running = "the agent runs but has not finished a tick yet" if daemon.running else "the agent is not running"
+        print(
+            f"hostagent status: no state yet in {state_dir} ({running}); start it with "
+            "`systemctl start hostagent` or run one cycle with `hostagent run --once`",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
+    if args.json:
+        print(json.dumps(view, indent=2, ensure_ascii=False))
+    else:
+        from hostagent.render import render_status  # noqa: PLC0415
+
+        print(render_status(view))
+    return EXIT_OK

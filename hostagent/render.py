@@ -1,0 +1,200 @@
+"""Text rendering for `hostagent status`: the view built by `hostagent.status_view` -> lines for a terminal.
+
+Pure functions of plain JSON data (stdlib only), so the rendering is tested without any state store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+SPARK = "▁▂▃▄▅▆▇█"
+PRICE_STEPS = ("base", "schedule", "market", "idle_decay", "guard")
+WIDTH = 110  # long journal texts are cut here; `hostagent journal` shows them whole
+
+
+def sparkline(values: Sequence[float]) -> str:
+    """One block character per value, scaled to the largest; all-zero (or empty) gives the lowest blocks."""
+    top = max(values, default=0.0)
+    if top <= 0:
+        return SPARK[0] * len(values)
+    return "".join(SPARK[min(len(SPARK) - 1, int(max(v, 0.0) / top * (len(SPARK) - 1) + 0.5))] for v in values)
+
+
+def usd(value: object, unit: str = "") -> str:
+    if not isinstance(value, (int, float)):
+        return "n/a"
+    text = f"-${-value:,.2f}" if value < 0 else f"${value:,.2f}"
+    return text + unit
+
+
+def when(iso: object) -> str:
+    """'2026-11-04 00:00 UTC' from an ISO string, 'n/a' for None."""
+    if not isinstance(iso, str):
+        return "n/a"
+    try:
+        return f"{datetime.fromisoformat(iso):%Y-%m-%d %H:%M} UTC"
+    except ValueError:
+        return iso
+
+
+def age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def _cut(text: str, width: int = WIDTH) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _head(view: dict[str, Any]) -> list[str]:
+    doc = view["agent"]
+    m = doc.get("machine") or {}
+    machine = "machine: not read yet"
+    if m:
+        machine = f"machine {m.get('id')} {m.get('hostname')} · {m.get('num_gpus')}× {m.get('gpu_name')}"
+    daemon = view["daemon"]
+    if daemon["running"] is True:
+        running = f"running (pid {daemon['pid']})" if daemon["pid"] else "running"
+    elif daemon["running"] is False:
+        running = "NOT RUNNING"
+    else:
+        running = "unknown (cannot read the lock file)"
+    tick = f"last tick {age(view['tick_age_s'])} ago ({when(view['tick_at'])})"
+    if view["stale"]:
+        tick += " STALE"
+    api = doc.get("api") or {}
+    if api.get("auth_ok") is False:
+        api_text = "AUTH FAILED (key revoked or wrong): fix the key, then restart"
+    elif api.get("blocked") or api.get("problem"):
+        api_text = f"blocked: {api.get('blocked') or api.get('problem')}"
+    else:
+        api_text = f"ok · last ok {when(api.get('last_ok_at'))}"
+    if api.get("last_error"):
+        api_text += f" · last error: {api['last_error']}"
+    return [
+        f"{machine} · {doc.get('mode')} mode",
+        f"agent     {running} · {tick}",
+        f"api       {api_text}",
+    ]
+
+
+def _listing(doc: dict[str, Any]) -> list[str]:
+    li = doc.get("listing") or {}
+    state = {True: "LISTED", False: "NOT LISTED", None: "unknown"}[li.get("listed")]
+    chain = " → ".join(
+        f"{r['step']}: {r['text']}"
+        for r in li.get("reasons", [])
+        if r["step"].split(".")[0] in PRICE_STEPS and r["text"] != "off"
+    )
+    lines = [
+        f"listing   {state} at {usd(li.get('price_usd_per_gpu_hour'), '/GPU/h')} · target "
+        f"{usd(li.get('target_price_usd_per_gpu_hour'))} → publish {usd(li.get('desired_price_usd_per_gpu_hour'))} "
+        f"· min bid {usd(li.get('min_bid_usd_per_gpu_hour'))} · offer ends {when(li.get('end_date'))}",
+        f"          why: {li.get('why')}",
+    ]
+    if chain:
+        lines.append(_cut(f"          price: {chain}"))
+    lines += [f"          WARNING: {w}" for w in li.get("warnings", [])]
+    c = doc.get("contracts") or {}
+    lines.append(
+        f"contracts {c.get('running')} running ({c.get('on_demand')} on demand) · latest ends "
+        f"{when(c.get('latest_end'))} · GPUs {c.get('gpu_occupancy') or 'n/a'}"
+    )
+    return lines
+
+
+def _value(v: object, fmt: str) -> str:
+    return format(v, fmt) if isinstance(v, (int, float)) else "–"
+
+
+def _health(doc: dict[str, Any]) -> list[str]:
+    h = doc.get("health") or {}
+    gpus = h.get("gpus", [])
+    ok_count = sum(1 for g in gpus if g["health"] == "ok")
+    verdict = {True: "ok", False: "UNHEALTHY", None: "not judged yet"}[h.get("ok")]
+    lines = [f"health    {verdict} · {ok_count}/{len(gpus)} GPUs ok · {h.get('backend')} backend"]
+    lines += [f"          {r}" for r in h.get("reasons", [])]
+    if h.get("hint"):
+        lines.append(f"          hint: {h['hint']}")
+    lines.append("          GPU health   temp   util   power   memory used        ECC  note")
+    for g in gpus:
+        mem = f"{_value(g.get('memory_used_mib'), '.0f')}/{_value(g.get('memory_total_mib'), '.0f')} MiB"
+        hot = f"hot since {when(g['hot_since'])}" if g.get("hot_since") else ""
+        note = g.get("error") or ("stale" if g.get("stale") else "") or hot
+        lines.append(
+            f"          {g['index']:>3} {g['health']:<7} {_value(g.get('temperature_c'), '>3.0f')}°C "
+            f"{_value(g.get('utilization_pct'), '>4.0f')}% {_value(g.get('power_w'), '>5.0f')} W  {mem:<18} "
+            f"{_value(g.get('ecc_uncorrected_volatile'), '>3d')}  {note}"
+        )
+    for d in doc.get("disks", []):
+        if d.get("error"):
+            lines.append(f"disk      {d['path']}: {d['error']}")
+            continue
+        free, minimum = d.get("free_gb"), d.get("min_free_gb")
+        room = ""
+        if free is not None and minimum is not None:
+            room = f" · headroom {free - minimum:,.1f} GB above the {minimum:g} GB minimum"
+        total = _value(d.get("total_gb"), ",.1f")
+        lines.append(f"disk      {d['path']}: {_value(free, ',.1f')} GB free of {total} GB{room}")
+    return lines
+
+
+def _maint_job(view: dict[str, Any]) -> list[str]:
+    doc = view["agent"]
+    nxt = view.get("next_maintenance")
+    if nxt is None:
+        text = "no window configured in the next 35 days"
+    else:
+        text = f"'{nxt['name']}' {when(nxt['start'])} → {when(nxt['end'])} ({nxt['category']})"
+        text += " · ACTIVE NOW" if nxt["active"] else ""
+    maint = doc.get("maintenance") or {}
+    held = maint.get("vast_windows", [])
+    lines = [f"maint     next: {text} · Vast holds {len(held)} window(s)"]
+    if maint.get("contract_runs_into_window"):
+        lines.append("          WARNING: a running contract ends after the next window starts")
+    job = doc.get("default_job") or {}
+    conf, on_vast = job.get("configured"), job.get("on_vast")
+    conf_text = f"{conf['image']} at {usd(conf['price_usd_per_gpu_hour'], '/GPU/h')}" if conf else "none configured"
+    vast_text = f"{on_vast['image']} at {usd(on_vast['price_usd_per_gpu_hour'], '/GPU/h')}" if on_vast else "none"
+    lines.append(f"defjob    {conf_text} · on Vast: {vast_text}")
+    return lines
+
+
+def _earnings(view: dict[str, Any]) -> list[str]:
+    e = view["earnings"]
+    occ = e.get("occupancy_30d")
+    occ_text = f"{occ * 100:.1f} %" if isinstance(occ, (int, float)) else "n/a"
+    days = e.get("days", [])
+    return [
+        f"earnings  today {usd(e['today_usd'])} · 7 days {usd(e['last_7d_usd'])} · 30 days {usd(e['last_30d_usd'])} "
+        f"· occupancy {occ_text} · realised {usd(e.get('realised_usd_per_gpu_hour_30d'), '/GPU-h')}",
+        f"          {sparkline([d['usd'] for d in days])}  ({days[0]['date'] if days else ''} → today)",
+    ]
+
+
+def _actions(view: dict[str, Any]) -> list[str]:
+    doc = view["agent"]
+    lines = ["recent    (hostagent journal shows more)"]
+    for a in view.get("recent_actions", []):
+        mark = "ok  " if a["ok"] else "FAIL"
+        lines.append(_cut(f"          {when(a['at'])[:-4]} {mark} {a['kind']}: {a['what']}"))
+    last = doc.get("last_actions") or {}
+    lines += [_cut(f"          last tick failed: {f}") for f in last.get("failed", [])]
+    lines += [_cut(f"          would send (observe mode): {w}") for w in last.get("would_send", [])]
+    if last.get("deferred"):
+        lines.append(f"          deferred: {last['deferred']}")
+    return lines
+
+
+def render_status(view: dict[str, Any]) -> str:
+    """The whole `hostagent status` screen."""
+    doc = view["agent"]
+    sections = [_head(view), _listing(doc), _health(doc), _maint_job(view), _earnings(view), _actions(view)]
+    return "\n".join(line for section in sections for line in section)
