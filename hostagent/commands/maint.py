@@ -1,0 +1,273 @@
+"""`hostagent maint list|add|cancel`: maintenance windows, configured and on Vast.
+
+list    the configured windows expanded over `--days` (35), then the windows Vast holds for the machine
+        (read from Vast; when Vast cannot be read, the last ones the agent saw, from the state store).
+add     schedule a one-off notice with Vast now. An explicit operator command, so it writes in observe
+        mode too. The agent in enforce mode cancels Vast windows that are not in the config, so this
+        prints the `[[maintenance.windows]]` block to add unless the config already has the window.
+cancel  cancel the machine's windows on Vast (Vast's cancel removes every window of the machine; the
+        agent schedules configured windows again when they come within `lead_time_h`).
+add and cancel ask first unless `--yes`; both are journaled (kind `operator`) when the state store is
+writable. Exit codes: 0 done; 1 Vast refused or could not be reached, or the answer was no; 2 usage
+(bad --start/--tz/--duration-h); 78 invalid config or unsafe key file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
+
+from hostagent.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_USAGE
+
+if TYPE_CHECKING:
+    from hostagent.config.model import Config
+    from hostagent.core.maintenance import ConcreteWindow
+    from hostagent.vast.client import VastClient
+
+CATEGORIES = ("power", "internet", "disk", "gpu", "software", "other")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True, metavar="list|add|cancel")
+    listing = sub.add_parser("list", help="configured windows and the ones Vast holds")
+    listing.add_argument("--days", type=int, default=35, help="how far ahead to expand configured windows (35)")
+    add = sub.add_parser("add", help="schedule a one-off maintenance notice with Vast now")
+    add.add_argument("--start", required=True, metavar="'YYYY-MM-DD HH:MM'", help="local start time in --tz")
+    add.add_argument("--duration-h", type=float, required=True, metavar="H", help="hours (Vast rounds up to whole)")
+    add.add_argument("--category", default="other", choices=CATEGORIES)
+    add.add_argument("--tz", default="UTC", metavar="ZONE", help="IANA zone of --start (UTC)")
+    add.add_argument("--yes", action="store_true", help="do not ask")
+    cancel = sub.add_parser("cancel", help="cancel the machine's maintenance windows on Vast")
+    cancel.add_argument("--yes", action="store_true", help="do not ask")
+
+
+def run(args: argparse.Namespace) -> int:
+    from hostagent.config.load import load_config  # noqa: PLC0415
+    from hostagent.errors import ConfigError, SecretError  # noqa: PLC0415
+    from hostagent.logs import configure_logging  # noqa: PLC0415
+    from hostagent.vast.auth import load_api_key  # noqa: PLC0415
+    from hostagent.vast.client import VastClient  # noqa: PLC0415
+
+    configure_logging(level="warning")
+    try:
+        config = load_config(args.config)
+        key = load_api_key(config.vast)
+    except (ConfigError, SecretError) as exc:
+        problems = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
+        print("hostagent maint: cannot start:", *problems, sep="\n  ", file=sys.stderr)
+        return EXIT_CONFIG
+    with VastClient(config.vast.api_url, key, cfg=config.vast) as client:
+        if args.action == "list":
+            return _list(config, client, args.days)
+        if args.action == "add":
+            return _add(config, client, args)
+        return _cancel(config, client, args.yes)
+
+
+def _machine_id(config: Config, client: VastClient) -> int | None:
+    """The configured id, the one the agent stored, or the machine with this hostname on Vast."""
+    import socket  # noqa: PLC0415
+
+    from hostagent.errors import VastError  # noqa: PLC0415
+    from hostagent.status_view import MACHINE_ID_KEY, open_reader  # noqa: PLC0415
+
+    if config.machine.id is not None:
+        return config.machine.id
+    reader = open_reader(config.agent.state_dir) if config.agent.state_dir.is_dir() else None
+    if reader is not None:
+        try:
+            stored = reader.get(MACHINE_ID_KEY)
+        finally:
+            reader.close()
+        if isinstance(stored, int):
+            return stored
+    hostname = config.machine.hostname or socket.gethostname()
+    try:
+        return next((m.id for m in client.show_machines() if m.hostname == hostname), None)
+    except VastError as exc:
+        print(f"hostagent maint: cannot find the machine on Vast: {exc}", file=sys.stderr)
+        return None
+
+
+def _fmt(start: datetime, end: datetime, zone: str) -> str:
+    from zoneinfo import ZoneInfo  # noqa: PLC0415
+
+    local = start.astimezone(ZoneInfo(zone))
+    return f"{start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC ({local:%a %Y-%m-%d %H:%M} {zone})"
+
+
+def _list(config: Config, client: VastClient, days: int) -> int:
+    from hostagent.core.maintenance import upcoming_windows  # noqa: PLC0415
+    from hostagent.errors import StateError, VastError  # noqa: PLC0415
+
+    now = datetime.now(timezone.utc)
+    windows = upcoming_windows(config.maintenance, now, timedelta(days=days))
+    print(f"configured (next {days} days, lead_time_h {config.maintenance.lead_time_h:g}):")
+    for w in windows:
+        print(f"  {w.name:<20} {_fmt(w.start, w.end, w.timezone)}  {w.category}")
+    if not windows:
+        print("  none")
+    machine_id = _machine_id(config, client)
+    if machine_id is None:
+        print("on Vast: machine not found (set [machine] id)", file=sys.stderr)
+        return EXIT_FAILURE
+    try:
+        held: list[tuple[float, float, str, object]] = [
+            (m.start_time, m.end_time, m.category, m.id) for m in client.show_maints([machine_id])
+        ]
+        source = "read from Vast now"
+    except VastError as exc:
+        try:
+            held = _stored_windows(config)
+        except StateError:
+            held = []
+        source = f"Vast unreachable ({exc}); last seen by the agent"
+    print(f"on Vast for machine {machine_id} ({source}):")
+    for start_s, end_s, category, wid in held:
+        start, end = (datetime.fromtimestamp(t, tz=timezone.utc) for t in (start_s, end_s))
+        print(f"  id {wid!s:<18} {_fmt(start, end, 'UTC')}  {category}")
+    if not held:
+        print("  none")
+    return EXIT_OK
+
+
+def _stored_windows(config: Config) -> list[tuple[float, float, str, object]]:
+    """The windows in the last status document (hostagent.status_doc: maintenance.vast_windows)."""
+    from hostagent.status_view import open_reader  # noqa: PLC0415
+
+    reader = open_reader(config.agent.state_dir)
+    if reader is None:
+        return []
+    try:
+        saved = reader.load_status()
+    finally:
+        reader.close()
+    stored = saved[0].get("maintenance", {}).get("vast_windows", []) if saved else []
+    return [
+        (datetime.fromisoformat(w["start"]).timestamp(), datetime.fromisoformat(w["end"]).timestamp(), w["category"],
+         "?")
+        for w in stored
+    ]
+
+
+def _confirm(question: str, yes: bool) -> bool:
+    if yes:
+        return True
+    print(f"{question} [y/N] ", end="", flush=True)
+    answer = sys.stdin.readline().strip().lower()
+    return answer in ("y", "yes")
+
+
+def _window_from_args(args: argparse.Namespace) -> ConcreteWindow:
+    """Raises ValueError naming the bad flag."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # noqa: PLC0415
+
+    from hostagent.core.maintenance import ConcreteWindow  # noqa: PLC0415
+
+    try:
+        zone = ZoneInfo(args.tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"--tz {args.tz!r}: not an IANA time zone (e.g. UTC, Europe/Berlin)") from None
+    try:
+        local = datetime.strptime(args.start, "%Y-%m-%d %H:%M")  # noqa: DTZ007 -- read in --tz just below
+    except ValueError:
+        raise ValueError(f"--start {args.start!r}: use 'YYYY-MM-DD HH:MM'") from None
+    if not 0 < args.duration_h <= 24 * 14:
+        raise ValueError(f"--duration-h {args.duration_h:g}: must be above 0 and at most 336")
+    start = local.replace(tzinfo=zone).astimezone(timezone.utc)
+    now = datetime.now(timezone.utc)
+    if not now < start < now + timedelta(days=365):
+        raise ValueError(f"--start {args.start}: Vast takes a start in the future and within a year")
+    return ConcreteWindow("operator", start, start + timedelta(hours=args.duration_h), args.category, args.tz)
+
+
+def _config_block(w: ConcreteWindow) -> str:
+    from zoneinfo import ZoneInfo  # noqa: PLC0415
+
+    local = w.start.astimezone(ZoneInfo(w.timezone))
+    return (
+        "[[maintenance.windows]]\n"
+        f'name = "one-off {local:%Y-%m-%d}"\n'
+        f'start = "{local:%Y-%m-%d %H:%M}"\n'
+        f"duration_h = {w.duration_h:g}\n"
+        f'timezone = "{w.timezone}"\n'
+        f'category = "{w.category}"'
+    )
+
+
+def _journal(config: Config, what: str, why: str, result: str, ok: bool) -> None:
+    """Best effort: the operator's write is on record beside the agent's own (kind 'operator')."""
+    from hostagent.errors import StateError  # noqa: PLC0415
+    from hostagent.store import StateStore  # noqa: PLC0415
+
+    if not (config.agent.state_dir / "state.db").exists():
+        return
+    try:
+        with StateStore.open(config.agent.state_dir) as store:
+            store.journal(datetime.now(timezone.utc), "operator", what, why, result=result, ok=ok)
+    except StateError as exc:
+        print(f"hostagent maint: not journaled: {exc}", file=sys.stderr)
+
+
+def _add(config: Config, client: VastClient, args: argparse.Namespace) -> int:
+    from hostagent.core.maintenance import VAST_HORIZON, matches, upcoming_windows, vast_duration_h  # noqa: PLC0415
+    from hostagent.core.model import VastMaintenance  # noqa: PLC0415
+    from hostagent.errors import VastError  # noqa: PLC0415
+
+    try:
+        window = _window_from_args(args)
+    except ValueError as exc:
+        print(f"hostagent maint add: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    machine_id = _machine_id(config, client)
+    if machine_id is None:
+        return EXIT_FAILURE
+    hours = vast_duration_h(window)
+    as_vast = VastMaintenance(0, machine_id, window.start.timestamp(), hours, window.category)
+    configured = upcoming_windows(config.maintenance, datetime.now(timezone.utc), VAST_HORIZON)
+    in_config = any(matches(as_vast, w) for w in configured)
+    print(f"machine {machine_id}: maintenance {_fmt(window.start, window.end, window.timezone)}, "
+          f"{hours:g} h notice, category {window.category}; renters are notified")
+    if not in_config:
+        print(f"NOTE: this window is not in the config. In enforce mode (now: {config.agent.mode}) the agent cancels "
+              "Vast windows that are not in its config at the next reconcile. Add this to the config too:\n\n"
+              + _config_block(window) + "\n")
+    if not _confirm("Send the notice to Vast now?", args.yes):
+        print("nothing sent")
+        return EXIT_FAILURE
+    what = f"schedule_maint machine {machine_id} start {window.start.isoformat()} duration_h {hours:g}"
+    try:
+        client.schedule_maint(machine_id, window.start.timestamp(), hours, window.category)
+    except VastError as exc:
+        _journal(config, what, "hostagent maint add", str(exc), ok=False)
+        print(f"hostagent maint add: Vast refused: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    _journal(config, what, "hostagent maint add", "scheduled", ok=True)
+    print("scheduled")
+    return EXIT_OK
+
+
+def _cancel(config: Config, client: VastClient, yes: bool) -> int:
+    from hostagent.errors import VastError  # noqa: PLC0415
+
+    machine_id = _machine_id(config, client)
+    if machine_id is None:
+        return EXIT_FAILURE
+    print(f"machine {machine_id}: Vast cancels EVERY scheduled maintenance window of this machine. Configured windows "
+          f"are scheduled again by the agent (enforce mode) once within lead_time_h "
+          f"{config.maintenance.lead_time_h:g}.")
+    if not _confirm("Cancel them now?", yes):
+        print("nothing sent")
+        return EXIT_FAILURE
+    what = f"cancel_maint machine {machine_id}"
+    try:
+        client.cancel_maint(machine_id)
+    except VastError as exc:
+        _journal(config, what, "hostagent maint cancel", str(exc), ok=False)
+        print(f"hostagent maint cancel: Vast refused: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    _journal(config, what, "hostagent maint cancel", "cancelled", ok=True)
+    print("cancelled")
+    return EXIT_OK
