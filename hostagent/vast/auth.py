@@ -4,6 +4,12 @@ Order: `$CREDENTIALS_DIRECTORY/vast_api_key` (systemd LoadCredential=), then `[v
 then `$VAST_API_KEY` (interactive use). Never argv. A key file is opened with O_NOFOLLOW and refused
 when it is a symbolic link, not a regular file, owned by someone other than root or the current user,
 or has any group/other permission bit. Every error names the fix and never the key.
+
+The systemd credential is the one exception on group bits: systemd writes it 0400 owned by the service
+user, but where it cannot use ramfs for $CREDENTIALS_DIRECTORY it may leave it root-owned 0440 with an
+ACL granting the service user read access (the ACL mask shows as the group bits). So a credential may
+be group-readable; group write/execute and every "other" bit are still refused (systemd never sets them,
+so they mean something else put the file there), as are links and non-regular files.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from hostagent.logs import add_secret
 CREDENTIAL_NAME = "vast_api_key"
 ENV_VAR = "VAST_API_KEY"
 _MAX_KEY_FILE_BYTES = 4096
+# In $CREDENTIALS_DIRECTORY only group read (0o040) is allowed beyond the owner's bits: see the docstring.
+_CREDENTIAL_FORBIDDEN_BITS = 0o037
 
 
 def load_api_key(cfg: VastConfig, environ: Mapping[str, str] = os.environ) -> str:
@@ -29,7 +37,7 @@ def load_api_key(cfg: VastConfig, environ: Mapping[str, str] = os.environ) -> st
     if cred_dir:
         cred = Path(cred_dir) / CREDENTIAL_NAME
         if os.path.lexists(cred):
-            return _registered(read_key_file(cred))
+            return _registered(read_key_file(cred, credential=True))
     if cfg.api_key_file is not None:
         return _registered(read_key_file(cfg.api_key_file))
     value = environ.get(ENV_VAR)
@@ -41,8 +49,11 @@ def load_api_key(cfg: VastConfig, environ: Mapping[str, str] = os.environ) -> st
     )
 
 
-def read_key_file(path: Path) -> str:
-    """Read one key file safely; see the module docstring for what is refused."""
+def read_key_file(path: Path, *, credential: bool = False) -> str:
+    """Read one key file safely; see the module docstring for what is refused.
+
+    `credential`: the file is systemd's credential in $CREDENTIALS_DIRECTORY (group read allowed).
+    """
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(path, flags)
@@ -57,11 +68,7 @@ def read_key_file(path: Path) -> str:
                 f"{path}: owned by uid {info.st_uid}, must be owned by root or uid {os.geteuid()}: "
                 f"run `chown {os.geteuid()} {path}`"
             )
-        mode = stat.S_IMODE(info.st_mode)
-        if mode & 0o077:
-            raise SecretError(
-                f"{path}: permissions {mode:04o} are too open (group or others may read it): run `chmod 600 {path}`"
-            )
+        _check_mode(path, stat.S_IMODE(info.st_mode), credential)
         raw = os.read(fd, _MAX_KEY_FILE_BYTES + 1)
     finally:
         os.close(fd)
@@ -72,6 +79,20 @@ def read_key_file(path: Path) -> str:
     except UnicodeDecodeError:
         raise SecretError(f"{path}: not UTF-8 text; the file must hold only the key") from None
     return _check_key(text.strip(), str(path), f"write the key into {path} (one line)")
+
+
+def _check_mode(path: Path, mode: int, credential: bool) -> None:
+    if credential:
+        if mode & _CREDENTIAL_FORBIDDEN_BITS:
+            raise SecretError(
+                f"{path}: permissions {mode:04o} are too open (others may read it, or the group may write it); "
+                "systemd never writes a credential so: check what else writes into $CREDENTIALS_DIRECTORY and "
+                f"load the key only with LoadCredential={CREDENTIAL_NAME}:/path/to/key (source file mode 600)"
+            )
+    elif mode & 0o077:
+        raise SecretError(
+            f"{path}: permissions {mode:04o} are too open (group or others may read it): run `chmod 600 {path}`"
+        )
 
 
 def _open_problem(path: Path, exc: OSError) -> str:

@@ -106,3 +106,40 @@ def test_a_loaded_key_is_masked_in_logs(tmp_path: Path) -> None:
 
     load_api_key(VastConfig(api_key_file=key_file(tmp_path / "k", "masked-key-7777777")), {})
     assert "masked-key-7777777" not in mask_text("oops masked-key-7777777 leaked")
+
+
+def _credential(tmp_path: Path, mode: int) -> dict[str, str]:
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    key_file(creds / "vast_api_key", "from-credential-1\n", mode)
+    return {"CREDENTIALS_DIRECTORY": str(creds)}
+
+
+@pytest.mark.parametrize("mode", [0o400, 0o440, 0o600, 0o640])
+def test_a_systemd_credential_may_be_group_readable_as_systemd_leaves_it_without_ramfs(
+    tmp_path: Path, mode: int
+) -> None:
+    """Without ramfs systemd leaves the credential root-owned 0440 with an ACL for the service user."""
+    assert load_api_key(VastConfig(), _credential(tmp_path, mode)) == "from-credential-1"
+
+
+@pytest.mark.parametrize("mode", [0o404, 0o444, 0o460, 0o401, 0o410])
+def test_a_systemd_credential_with_other_bits_or_group_write_is_still_refused(tmp_path: Path, mode: int) -> None:
+    with pytest.raises(SecretError, match=r"too open.*LoadCredential=vast_api_key") as caught:
+        load_api_key(VastConfig(), _credential(tmp_path, mode))
+    assert "from-credential-1" not in str(caught.value)
+
+
+def test_a_symlinked_systemd_credential_is_refused(tmp_path: Path) -> None:
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "vast_api_key").symlink_to(key_file(tmp_path / "real", mode=0o400))
+    with pytest.raises(SecretError, match="is a symbolic link"):
+        load_api_key(VastConfig(), {"CREDENTIALS_DIRECTORY": str(creds)})
+
+
+def test_group_read_stays_refused_for_api_key_file_even_beside_a_credential_dir(tmp_path: Path) -> None:
+    """The relaxed rule is for $CREDENTIALS_DIRECTORY only; api_key_file keeps ssh's rules."""
+    cfg = VastConfig(api_key_file=key_file(tmp_path / "k", mode=0o440))
+    with pytest.raises(SecretError, match="chmod 600"):
+        load_api_key(cfg, {"CREDENTIALS_DIRECTORY": str(tmp_path / "empty")})
