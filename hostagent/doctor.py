@@ -1,0 +1,210 @@
+"""The checks behind `hostagent doctor`: each returns `Check(name, status, detail, fix)`.
+
+Every check is read-only: NVML and GPU count, device access, config, key file, API reachability and
+the key's scopes (one read call per scope), the state directory, and the clock against Vast's HTTP
+`Date` header. A check that cannot run because an earlier one failed says so instead of guessing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+
+import httpx
+
+from hostagent.clock import SystemClock
+from hostagent.config.load import load_config
+from hostagent.config.model import Config
+from hostagent.errors import ConfigError, HostagentError, SecretError, VastAuthError, VastError
+from hostagent.hardware import build_hardware
+from hostagent.hardware.nvml_fields import DEVICE_ACCESS_HINT
+from hostagent.vast.auth import CREDENTIAL_NAME, ENV_VAR, load_api_key
+from hostagent.vast.client import VastClient, peer_query
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+SKEW_WARN_S = 5.0  # Date has 1 s resolution; a few seconds are harmless
+SKEW_FAIL_S = 60.0  # schedules, maintenance notices and earnings days would be off
+NTP_FIX = "enable time sync: `timedatectl set-ntp true` (systemd-timesyncd) or install chrony"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # ok | warn | fail
+    detail: str
+    fix: str | None = None
+
+
+def check_config(path: str | None, environ: Mapping[str, str]) -> tuple[Check, Config | None]:
+    try:
+        config = load_config(path, environ=environ)
+    except ConfigError as exc:
+        shown = path or "/etc/hostagent/config.toml"
+        return Check("config", FAIL, f"{shown}: {len(exc.problems)} problem(s)",
+                     "fix each of these, then `hostagent check-config`:\n" + "\n".join(exc.problems)), None
+    return Check("config", OK, f"{config.source} valid ({config.agent.mode} mode)"), config
+
+
+def check_gpus(config: Config) -> Check:
+    clock = SystemClock()
+    try:
+        hardware = build_hardware(config.hardware, clock)
+    except HostagentError as exc:
+        return Check("gpus", FAIL, str(exc), "fix [hardware] in the config")
+    try:
+        snapshot = hardware.read(clock.now())
+    finally:
+        hardware.close()
+    backend = f"{snapshot.backend} backend"
+    if not snapshot.backend_ok:
+        return Check("gpus", FAIL, f"{backend}: no usable reading", snapshot.hint or "check `nvidia-smi`")
+    names = sorted({g.name or "?" for g in snapshot.gpus})
+    detail = f"{backend}: {len(snapshot.gpus)} GPU(s) ({', '.join(names)})"
+    expected = config.health.expected_gpu_count
+    if expected is not None and len(snapshot.gpus) != expected:
+        return Check("gpus", FAIL, f"{detail}, expected {expected}",
+                     "a GPU is missing: check `nvidia-smi` and the kernel log (XID), or fix health.expected_gpu_count")
+    bad = [f"GPU {g.index}: {g.health.value} ({g.error})" for g in snapshot.gpus if g.health.value != "ok"]
+    if bad:
+        return Check("gpus", WARN, f"{detail}; " + "; ".join(bad), "check `nvidia-smi -q` for that GPU")
+    return Check("gpus", OK, detail)
+
+
+def check_devices(config: Config) -> Check:
+    if config.hardware.backend != "nvml":
+        return Check("devices", OK, f"not needed ({config.hardware.backend} backend)")
+    paths = ["/dev/nvidiactl", *sorted(glob.glob("/dev/nvidia[0-9]*"))]
+    missing = [p for p in paths if not os.path.exists(p)]
+    if "/dev/nvidiactl" in missing or len(paths) == 1:
+        fix = "load the NVIDIA driver: " + DEVICE_ACCESS_HINT
+        return Check("devices", FAIL, "no /dev/nvidiactl or /dev/nvidia0", fix)
+    denied = [p for p in paths if not os.access(p, os.R_OK | os.W_OK)]
+    if denied:
+        return Check("devices", FAIL, f"cannot open {', '.join(denied)} read-write as uid {os.geteuid()}",
+                     DEVICE_ACCESS_HINT)
+    return Check("devices", OK, f"{', '.join(paths)} readable and writable")
+
+
+def _key_source(config: Config, environ: Mapping[str, str]) -> str:
+    cred = environ.get("CREDENTIALS_DIRECTORY")
+    if cred and os.path.lexists(Path(cred) / CREDENTIAL_NAME):
+        return f"systemd credential {CREDENTIAL_NAME}"
+    if config.vast.api_key_file is not None:
+        return f"key file {config.vast.api_key_file} (mode 600)"
+    return f"${ENV_VAR}"
+
+
+def check_key(config: Config, environ: Mapping[str, str]) -> tuple[Check, str | None]:
+    try:
+        key = load_api_key(config.vast, environ)
+    except SecretError as exc:
+        text = str(exc)
+        command = re.search(r"run `([^`]+)`", text)
+        return Check("api key", FAIL, text, f"run: {command.group(1)}" if command else text), None
+    return Check("api key", OK, f"from {_key_source(config, environ)}"), key
+
+
+def _scope(name: str, call: Callable[[], object]) -> Check:
+    try:
+        call()
+    except VastAuthError as exc:
+        return Check(f"scope {name}", FAIL, f"refused: {exc}",
+                     "the key is revoked or lacks this permission: create a key with it in the Vast console "
+                     "(Account -> API Keys) and install it")
+    except VastError as exc:
+        return Check(f"scope {name}", FAIL, str(exc), "retry later; if it persists, check status.vast.ai")
+    return Check(f"scope {name}", OK, "works")
+
+
+def check_api(config: Config, key: str, transport: httpx.BaseTransport | None = None) -> list[Check]:
+    """Reachability, then one read per scope the agent needs (nothing is written)."""
+    cfg = dataclasses.replace(config.vast, max_attempts=1, max_retry_time_s=15.0)
+    now = datetime.now(timezone.utc)
+    with VastClient(config.vast.api_url, key, cfg=cfg, transport=transport) as client:
+        try:
+            user = client.show_user()
+        except VastAuthError as exc:
+            return [Check("api", FAIL, f"{config.vast.api_url}: the key was refused ({exc})",
+                          "the key is wrong or revoked: create a new one in the Vast console and install it")]
+        except VastError as exc:
+            return [Check("api", FAIL, f"{config.vast.api_url}: {exc}",
+                          "check the network, DNS and vast.api_url; a proxy must allow HTTPS to Vast")]
+        checks = [Check("api", OK, f"{config.vast.api_url} reachable; account {user.username or user.id}")]
+        if user.host_agreement_accepted is False:
+            checks.append(Check("host agreement", WARN, "this account has not accepted the host agreement",
+                                "accept it in the Vast console before listing"))
+        query = peer_query("RTX 4090", 1, 5, None)
+        checks += [
+            _scope("show_user", lambda: None),
+            _scope("show_machines", client.show_machines),
+            _scope("search_offers", lambda: client.search_offers(query)),
+            _scope("show_earnings", lambda: client.show_earnings(now - timedelta(days=1), now)),
+        ]
+        return checks
+
+
+def check_state_dir(state_dir: Path) -> Check:
+    if not state_dir.exists():
+        parent = next((p for p in state_dir.parents if p.exists()), Path("/"))
+        if os.access(parent, os.W_OK):
+            return Check("state dir", WARN, f"{state_dir} does not exist yet (the agent creates it)")
+        return Check("state dir", FAIL, f"{state_dir} does not exist and {parent} is not writable",
+                     f"create it: `install -d -m 700 {state_dir}` (systemd: StateDirectory=hostagent does this)")
+    try:
+        with tempfile.NamedTemporaryFile(dir=state_dir, prefix=".doctor-"):
+            pass
+    except OSError as exc:
+        return Check("state dir", FAIL, f"{state_dir} is not writable as uid {os.geteuid()}: {exc.strerror}",
+                     f"run the agent as the directory's owner, or `chown` {state_dir} to the agent's user")
+    return Check("state dir", OK, f"{state_dir} writable")
+
+
+def check_clock(api_url: str, transport: httpx.BaseTransport | None = None) -> Check:
+    """Local UTC against the `Date` header of any reply from Vast (no key sent)."""
+    try:
+        with httpx.Client(transport=transport, timeout=10.0) as client:
+            before = time.time()
+            reply = client.get(api_url.rstrip("/") + "/api/v0/")
+            after = time.time()
+    except httpx.HTTPError as exc:
+        return Check("clock", WARN, f"could not ask {api_url} for the time: {type(exc).__name__}")
+    header = reply.headers.get("date")
+    if not header:
+        return Check("clock", WARN, f"{api_url} sent no Date header")
+    try:
+        remote = parsedate_to_datetime(header).timestamp()
+    except (TypeError, ValueError):
+        return Check("clock", WARN, f"{api_url} sent an unreadable Date header")
+    skew_s = (before + after) / 2 - remote
+    # The header is truncated to the second: up to 1 s of the apparent skew is rounding.
+    shown = f"local clock {'ahead of' if skew_s >= 0 else 'behind'} Vast by {abs(skew_s):.1f} s"
+    if abs(skew_s) > SKEW_FAIL_S:
+        return Check("clock", FAIL, shown, NTP_FIX)
+    if abs(skew_s) > SKEW_WARN_S + 1:
+        return Check("clock", WARN, shown, NTP_FIX)
+    return Check("clock", OK, shown)
+
+
+def run_checks(path: str | None, environ: Mapping[str, str] = os.environ) -> list[Check]:
+    """Every check in order; a check that needs a failed one is reported as skipped (fail)."""
+    config_check, config = check_config(path, environ)
+    if config is None:
+        return [config_check]
+    checks = [config_check, check_gpus(config), check_devices(config)]
+    key_check, key = check_key(config, environ)
+    checks.append(key_check)
+    if key is None:
+        checks.append(Check("api", FAIL, "skipped: no usable API key", key_check.fix))
+    else:
+        checks += check_api(config, key)
+    checks += [check_state_dir(config.agent.state_dir), check_clock(config.vast.api_url)]
+    return checks
