@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from agent_env import world
 
-from hostagent import cli
 from hostagent.earnings import day_of, summarize
 from hostagent.testing.emulator import DEMO_MACHINE_ID
 
@@ -36,13 +38,14 @@ def test_earnings_are_stored_per_day_and_machine_with_occupancy_and_realised_pri
         assert summary.realised_usd_per_gpu_hour >= 0.10 * 0.9  # at least the default job's price, mostly
 
 
-def test_plan_prints_the_changes_and_their_reasons_and_sends_nothing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_plan_prints_the_changes_and_their_reasons_and_sends_nothing(tmp_path: Path) -> None:
     with world(tmp_path) as w:
-        monkeypatch.setenv("VAST_API_KEY", w.emu.api_key)
-        assert cli.main(["--config", str(w.config_path), "plan"]) == 0
-        out = capsys.readouterr().out
+        done = subprocess.run(
+            [sys.executable, "-m", "hostagent", "--config", str(w.config_path), "plan"],
+            env={**os.environ, "VAST_API_KEY": w.emu.api_key}, capture_output=True, timeout=60, check=False,
+        )
+        assert done.returncode == 0, done.stderr.decode()
+        out = done.stdout.decode()
         assert "list_machine(price_usd_per_gpu_hour=2.0" in out
         assert "[base] H100 SXM: $2.00" in out
         assert w.writes() == []
