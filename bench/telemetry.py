@@ -10,6 +10,9 @@ Measures, each as the median of many ticks:
 3. when NVML initialises here: the NVML backend on the real GPUs, the same per-tick calls made
    plainly with pynvml (the floor), and `nvidia-smi --query-gpu=...` in a subprocess, with ratios.
 Disks are left out of every figure (psutil.disk_usage is ~40 µs per path, once per tick).
+A tick here is the per-tick fields: the medium-cadence ones (PCIe link gen/width, the compute-process
+count, every `medium_counters_s` = 30 s) are read in the warm-up only; on a GPU their plain cost is
+printed apart. The slow counters are off (`slow_counters_s` = 0, the default).
 """
 
 from __future__ import annotations
@@ -98,10 +101,10 @@ def bench_nvml_on_fake_module(ticks: int) -> dict[str, float]:
     }
 
 
-def _plain_tick(n: Any, handles: list[Any]) -> None:
-    """The backend's per-tick calls, made plainly: no NotSupported memory, no readings built."""
+def _plain_tick(n: Any, handles: list[Any], fields: Any = nvml_fields.TICK_FIELDS) -> None:
+    """The backend's per-tick calls (or `fields`), made plainly: no NotSupported memory, no readings built."""
     for handle in handles:
-        for _, getter in nvml_fields.TICK_FIELDS:
+        for _, getter in fields:
             try:  # noqa: SIM105  (contextlib.suppress would add a context manager per call to the floor)
                 getter(n, handle)
             except n.NVMLError:
@@ -127,6 +130,7 @@ def bench_real_nvml(ticks: int, smi_runs: int) -> dict[str, Any] | None:
         finally:
             backend.close()
         plain_us = median_us(lambda: _plain_tick(pynvml, handles), ticks)
+        medium_us = median_us(lambda: _plain_tick(pynvml, handles, nvml_fields.MEDIUM_FIELDS), ticks)
     finally:
         pynvml.nvmlShutdown()
     result: dict[str, Any] = {
@@ -136,6 +140,7 @@ def bench_real_nvml(ticks: int, smi_runs: int) -> dict[str, Any] | None:
         "tick_us": tick_us,
         "per_gpu_us": tick_us / count,
         "plain_calls_per_gpu_us": plain_us / count,
+        "plain_medium_calls_per_gpu_us": medium_us / count,
         "unsupported_on_gpu0": list(unsupported),
     }
     smi = shutil.which("nvidia-smi")
@@ -183,6 +188,8 @@ def report(r: dict[str, Any]) -> None:
     print(f"NVML backend on {real['gpus']} x {real['name']}: {real['tick_us']:.0f} µs per tick = "
           f"{real['per_gpu_us']:.1f} µs per GPU (plain pynvml, same calls: {real['plain_calls_per_gpu_us']:.1f} µs "
           f"per GPU); NotSupported on GPU 0: {real['unsupported_on_gpu0']}")
+    print(f"medium-cadence calls (PCIe link gen/width, processes), plain pynvml: "
+          f"{real['plain_medium_calls_per_gpu_us']:.1f} µs per GPU, once per medium_counters_s")
     if "nvidia_smi_us" in real:
         print(f"nvidia-smi --query-gpu (9 fields, all GPUs): {real['nvidia_smi_us'] / 1000:.1f} ms per call; "
               f"{real['smi_over_backend']:.0f}x the backend's tick")

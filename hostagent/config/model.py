@@ -44,6 +44,7 @@ class HardwareConfig:
     docker_root: Path = Path("/var/lib/docker")
     nvml_deadline_s: float = 2.0  # one tick's NVML reads; past it the reading is stale
     slow_counters_s: float = 0.0  # PCIe throughput / energy cadence; 0 = never read
+    medium_counters_s: float = 30.0  # PCIe link gen/width and compute-process count cadence
 
 
 @dataclass(frozen=True)

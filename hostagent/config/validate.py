@@ -143,6 +143,7 @@ FIELD_CHECKS: dict[tuple[type, str], FieldCheck] = {
     (MachineConfig, "hostname"): non_empty,
     (HardwareConfig, "nvml_deadline_s"): positive,
     (HardwareConfig, "slow_counters_s"): not_negative,
+    (HardwareConfig, "medium_counters_s"): positive,
     (AgentConfig, "tick_s"): positive,
     (AgentConfig, "reconcile_s"): positive,
     (AgentConfig, "telemetry_retention_raw_h"): positive,

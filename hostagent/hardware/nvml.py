@@ -10,6 +10,8 @@ How it stays up when the GPUs or the driver do not:
 - A hung call: every NVML call runs in one persistent worker thread (`DeadlineRunner`), waited on for
   `nvml_deadline_s`; past it the last readings come back `stale` with health unknown, and no second
   read starts while the hung one runs.
+- Cadences: TICK_FIELDS every read; PCIe link gen/width and the compute-process count every
+  `medium_counters_s` (carried between reads); the slow counters every `slow_counters_s` (nvml_fields.py).
 - XID and ECC events: an NVML event set, drained each read with `nvmlEventSetWait_v2(set, 0)` until
   Timeout, reported on the GPU they concern as the events since the previous read.
 """
@@ -124,7 +126,7 @@ class NvmlHardware:
         if slow:
             self._next_slow_at = mono + self._cfg.slow_counters_s
         try:
-            gpus = self._read_all(slow)
+            gpus = self._read_all(slow, mono)
         except _SessionBroken as exc:
             self._hint = f"NVML stopped answering ({exc}); reopening it every {self._init_retry_s:g} s."
             log.warning("nvml_session_broken", error=str(exc))
@@ -244,7 +246,7 @@ class NvmlHardware:
             log.info("nvml_field_failed", gpu=device.index, field=name, error=str(exc))
             return None
 
-    def _read_all(self, slow: bool) -> tuple[GpuReading, ...]:
+    def _read_all(self, slow: bool, mono: float) -> tuple[GpuReading, ...]:
         n = self._n
         assert self._devices is not None
         try:
@@ -257,20 +259,26 @@ class NvmlHardware:
             log.info("nvml_rediscover", count=count, known=present)
             self._discover(count)
         events = self._drain_events()
-        return tuple(self._read_device(d, slow, events.get(id(d), ())) for d in self._devices)
+        return tuple(self._read_device(d, slow, mono, events.get(id(d), ())) for d in self._devices)
 
-    def _read_device(self, device: nf.Device, slow: bool, events: Sequence[XidEvent]) -> GpuReading:
+    def _read_device(self, device: nf.Device, slow: bool, mono: float, events: Sequence[XidEvent]) -> GpuReading:
         values: dict[str, Any] = {}
         error = device.vanished or device.broken
         if error is None:
             try:
                 for name, getter in nf.TICK_FIELDS:
                     values[name] = self._call(device, name, getter)
+                if device.next_medium_at <= mono:  # per device, so a GPU seen later is read at its first tick
+                    device.next_medium_at = mono + self._cfg.medium_counters_s
+                    for name, getter in nf.MEDIUM_FIELDS:
+                        device.medium[name] = self._call(device, name, getter)
                 if slow:
                     for name, getter in nf.SLOW_FIELDS:
                         device.slow[name] = self._call(device, name, getter)
+                values.update(device.medium)  # slowly changing link/process facts: last values carried forward
             except _GpuLost as exc:
                 values, error = {}, f"GPU is lost ({exc})"
+                device.next_medium_at = float("-inf")  # a GPU back (after a reset?) re-reads its link at once
         if (error is not None) != device.lost:
             device.lost = error is not None
             log.warning("nvml_gpu_lost" if device.lost else "nvml_gpu_back", gpu=device.index, error=error)

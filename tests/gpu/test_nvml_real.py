@@ -70,13 +70,20 @@ def test_values_are_sane(pynvml, snapshots):
             assert 0 <= gpu.utilization_pct <= 100
 
 
-def test_every_field_is_a_value_or_a_remembered_not_supported(snapshots):
+def test_every_field_is_a_value_or_a_remembered_not_supported(pynvml, snapshots):
+    """None is allowed only for a remembered NotSupported, or for NVML's own "unknown" P-state (32)."""
+    fields = nvml_fields.TICK_FIELDS + nvml_fields.MEDIUM_FIELDS + nvml_fields.SLOW_FIELDS
     for gpu in snapshots[-1].gpus:
         print(f"GPU {gpu.index} unsupported: {gpu.unsupported}")
-        for name, _ in nvml_fields.TICK_FIELDS + nvml_fields.SLOW_FIELDS:
+        for name, _ in fields:
             for attr in ATTRS.get(name, (name,)):
                 value = getattr(gpu, attr)
+                if value is None and attr == "pstate":
+                    raw = pynvml.nvmlDeviceGetPerformanceState(pynvml.nvmlDeviceGetHandleByIndex(gpu.index))
+                    assert raw == nvml_fields.PSTATE_UNKNOWN, (gpu.index, attr, raw)
+                    continue
                 assert value is not None or name in gpu.unsupported or attr in gpu.unsupported, (gpu.index, attr)
+        assert gpu.pstate != nvml_fields.PSTATE_UNKNOWN  # "unknown" is never reported as a number
 
 
 def _short(gpu: Any) -> dict[str, Any]:

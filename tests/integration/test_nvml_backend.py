@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from hostagent.config import load_config_text
 from hostagent.config.model import HardwareConfig
 from hostagent.core.model import GpuHealth, XidEvent
+from hostagent.errors import ConfigError
 from hostagent.hardware.disk import DiskReader
 from hostagent.hardware.nvml import NvmlHardware
 from hostagent.testing.clock import FakeClock
@@ -276,6 +278,69 @@ def test_slow_counters_are_never_read_when_their_cadence_is_zero(backends, clock
     backend.read(clock.now())
     assert fake.call_count("nvmlDeviceGetPcieThroughput") == 0
     assert snap.gpus[0].energy_mj is None
+
+
+MEDIUM_CALLS = (
+    "nvmlDeviceGetCurrPcieLinkGeneration",
+    "nvmlDeviceGetCurrPcieLinkWidth",
+    "nvmlDeviceGetComputeRunningProcesses",
+)
+
+
+def medium_calls(fake: FakePynvml) -> list[int]:
+    return [fake.call_count(name) for name in MEDIUM_CALLS]
+
+
+def test_pcie_link_and_process_count_are_read_at_the_first_tick_then_every_medium_counters_s(
+    backends, clock, tmp_path
+):
+    fake = FakePynvml(2)
+    backend = make(backends, fake, clock, tmp_path, medium_counters_s=30)
+    backend.read(clock.now())
+    assert medium_calls(fake) == [2, 2, 2]  # the first tick, both GPUs
+
+    fake.gpus[0].pcie_width, fake.gpus[0].pcie_gen, fake.gpus[0].compute_processes = 8, 4, 3
+    for _ in range(2):
+        clock.advance(10)
+        carried = backend.read(clock.now()).gpus[0]
+    assert medium_calls(fake) == [2, 2, 2]  # 20 s in: not asked again
+    assert fake.call_count("nvmlDeviceGetTemperature") == 6  # while the per-tick fields are
+    assert (carried.pcie_link_width, carried.pcie_link_gen, carried.compute_processes) == (16, 5, 0)
+
+    clock.advance(10)
+    fresh = backend.read(clock.now()).gpus[0]
+    assert medium_calls(fake) == [4, 4, 4]  # the cadence elapsed: asked again
+    assert (fresh.pcie_link_width, fresh.pcie_link_gen, fresh.compute_processes) == (8, 4, 3)
+
+
+def test_a_gpu_answering_again_after_being_lost_rereads_its_link_at_once(backends, clock, tmp_path):
+    fake = FakePynvml(1)
+    backend = make(backends, fake, clock, tmp_path, medium_counters_s=30)
+    backend.read(clock.now())
+    fake.gpus[0].lost = True
+    lost = backend.read(clock.now()).gpus[0]
+    assert (lost.pcie_link_width, lost.compute_processes) == (None, None)  # no carried value for a lost GPU
+
+    fake.gpus[0].lost, fake.gpus[0].pcie_width = False, 4  # back from a reset with a degraded link
+    clock.advance(1)
+    assert backend.read(clock.now()).gpus[0].pcie_link_width == 4
+
+
+def test_medium_counters_s_must_be_positive() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config_text("[hardware]\nmedium_counters_s = 0\n", "config.toml", environ={})
+    assert caught.value.problems == ["config.toml: hardware.medium_counters_s: must be > 0, got 0"]
+
+
+def test_an_unknown_pstate_is_none_not_remembered_as_unsupported_and_asked_again(backends, clock, tmp_path):
+    fake = FakePynvml(1)
+    fake.gpus[0].pstate = 32  # NVML_PSTATE_UNKNOWN
+    backend = make(backends, fake, clock, tmp_path)
+    unknown = backend.read(clock.now()).gpus[0]
+    assert unknown.pstate is None
+    assert "pstate" not in unknown.unsupported
+    fake.gpus[0].pstate = 2
+    assert backend.read(clock.now()).gpus[0].pstate == 2
 
 
 class _Broken(FakePynvml):
