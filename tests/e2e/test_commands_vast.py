@@ -1,0 +1,138 @@
+"""maint and doctor against the Vast emulator, with the fake GPU backend and a real key file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from commands_env import REPO, write_world
+
+from hostagent.cli import main
+from hostagent.store import StateStore
+from hostagent.testing.emulator import DEMO_MACHINE_ID, Emulator
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    with Emulator(rate_limits=False) as e:
+        yield e
+
+
+@pytest.fixture
+def config(tmp_path: Path, emu: Emulator) -> Path:
+    path = write_world(tmp_path, emu.url, emu.api_key)
+    StateStore.open(tmp_path / "state").close()
+    return path
+
+
+def cli(capsys: pytest.CaptureFixture[str], config: Path, *args: str) -> tuple[int, str, str]:
+    code = main(["--config", str(config), *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def windows(emu: Emulator) -> list[object]:
+    return [m for m in emu.state.machines[DEMO_MACHINE_ID].maintenances if m.active(emu.now_s())]
+
+
+def test_maint_add_schedules_a_notice_prints_the_config_block_and_journals_it(
+    config: Path, emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    start = (datetime.now(timezone.utc) + timedelta(days=10)).strftime("%Y-%m-%d 10:00")
+    code, out, _ = cli(capsys, config, "maint", "add", "--start", start, "--duration-h", "2.5",
+                       "--category", "disk", "--tz", "Europe/Berlin", "--yes")
+    assert code == 0, out
+    assert "[[maintenance.windows]]" in out
+    assert 'timezone = "Europe/Berlin"' in out
+    assert "duration_h = 2.5" in out
+    puts = [r for r in emu.requests if r.method == "PUT" and "dnotify" in r.path]
+    assert len(puts) == 1
+    assert puts[0].json_body["duration"] == 3.0
+    assert puts[0].json_body["maintenance_category"] == "disk"
+    with StateStore.open(config.parent / "state", readonly=True) as store:
+        [entry] = store.journal_entries(kind="operator")
+    assert entry.ok
+    assert entry.what.startswith(f"schedule_maint machine {DEMO_MACHINE_ID}")
+    code, out, _ = cli(capsys, config, "maint", "list")
+    assert code == 0
+    assert "weekly reboot" in out
+    assert "read from Vast now" in out
+    assert "disk" in out
+
+
+def test_maint_cancel_asks_first_sends_nothing_on_no_and_cancels_on_yes(
+    config: Path, emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    start = (datetime.now(timezone.utc) + timedelta(days=3)).strftime("%Y-%m-%d 12:00")
+    assert cli(capsys, config, "maint", "add", "--start", start, "--duration-h", "1", "--yes")[0] == 0
+    assert len(windows(emu)) == 1
+    proc = subprocess.run(
+        [sys.executable, "-m", "hostagent", "--config", str(config), "maint", "cancel"],
+        input="n\n", capture_output=True, text=True, timeout=60, check=False, cwd=REPO,
+    )
+    assert proc.returncode == 1
+    assert "[y/N]" in proc.stdout
+    assert "nothing sent" in proc.stdout
+    assert not [r for r in emu.requests if "cancel_maint" in r.path]
+    code, out, _ = cli(capsys, config, "maint", "cancel", "--yes")
+    assert code == 0
+    assert "cancelled" in out
+    assert windows(emu) == []
+
+
+def test_maint_add_refuses_a_start_in_the_past_as_a_usage_error(
+    config: Path, emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = cli(capsys, config, "maint", "add", "--start", "2020-01-01 10:00", "--duration-h", "1", "--yes")
+    assert code == 2
+    assert "future" in err
+    assert not [r for r in emu.requests if r.method == "PUT"]
+
+
+def test_doctor_passes_every_check_against_the_emulator_with_fake_gpus(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = cli(capsys, config, "doctor", "--json")
+    checks = {c["name"]: c for c in json.loads(out)}
+    assert code == 0, out
+    assert set(checks) >= {"config", "gpus", "devices", "api key", "api", "scope show_machines", "scope search_offers",
+                           "scope show_earnings", "state dir", "clock"}
+    assert all(c["status"] == "ok" for c in checks.values())
+    assert "8 GPU(s)" in checks["gpus"]["detail"]
+
+
+def test_doctor_names_the_chmod_fix_for_a_world_readable_key_file(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key_file = config.parent / "vast.key"
+    os.chmod(key_file, 0o644)
+    code, out, _ = cli(capsys, config, "doctor")
+    assert code == 1
+    assert "fail  api key" in out
+    assert f"fix: run: chmod 600 {key_file}" in out
+    assert "hostagent-demo-key" not in out
+
+
+def test_doctor_reports_a_refused_key_with_its_fix(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (config.parent / "vast.key").write_text("not-a-known-key\n")
+    code, out, _ = cli(capsys, config, "doctor")
+    assert code == 1
+    assert "fail  api" in out
+    assert "refused" in out
+    assert "fix:" in out
+    assert "not-a-known-key" not in out
+
+
+def test_doctor_with_an_invalid_config_exits_78(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "config.toml"
+    bad.write_text("[pricing]\ndefault_usd_per_gpu_hour = -1\n")
+    code, out, _ = cli(capsys, bad, "doctor")
+    assert code == 78
+    assert "fail  config" in out
+    assert "default_usd_per_gpu_hour" in out
