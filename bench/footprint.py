@@ -58,12 +58,14 @@ def _config(root: Path, url: str) -> Path:
 
 def measure(config: Path, env: dict[str, str], seconds: float, warmup: float) -> tuple[list[float], float]:
     cmd = [sys.executable, "-m", "hostagent", "--config", str(config), "run", "--log-level", "warning"]
-    child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
+    log_path = config.parent / "agent.log"  # a file, not a pipe: a full pipe would stall the agent
+    with log_path.open("wb") as log:
+        child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
     proc = psutil.Process(child.pid)
     try:
         time.sleep(warmup)
         if child.poll() is not None:
-            raise SystemExit(f"the agent exited with {child.returncode}: {child.stderr.read().decode()[-2000:]}")
+            raise SystemExit(f"the agent exited with {child.returncode}: {log_path.read_text()[-2000:]}")
         cpu0, t0 = proc.cpu_times(), time.monotonic()
         rss: list[float] = []
         while time.monotonic() - t0 < seconds:
