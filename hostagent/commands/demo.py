@@ -1,0 +1,71 @@
+"""`hostagent demo [--days N] [--seed N] [--state-dir DIR]`: the real agent, a few simulated days, one timeline.
+
+Runs against the embedded Vast emulator and a temporary copy of the fake GPU file on an accelerated
+clock; nothing outside the state directory is written and nothing leaves the machine. Ends with
+`hostagent status` for the state it wrote; that directory is kept (with a config copy pointing at it)
+so `status`, `journal` and `earnings` can be tried on it. Exit codes: 0 done; 78 invalid config;
+1 the state directory is not empty.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from hostagent.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "demo.toml"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--days", type=int, default=4, metavar="N", help="simulated days (default 4, at least 1)")
+    parser.add_argument("--seed", type=int, default=0, help="the renter simulation's seed (default 0)")
+    parser.add_argument("--state-dir", metavar="DIR", help="where the demo's state goes (default: a new temp dir)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from hostagent.config.load import load_config  # noqa: PLC0415
+    from hostagent.demo import run_demo, write_config_copy  # noqa: PLC0415  (heavy: httpx, the emulator)
+    from hostagent.errors import ConfigError  # noqa: PLC0415
+    from hostagent.logs import configure_logging  # noqa: PLC0415
+
+    configure_logging(level="error")  # the timeline is the output; the agent's own log lines would drown it
+    path = Path(args.config) if args.config else DEFAULT_CONFIG
+    try:
+        config = load_config(path, environ={})
+    except ConfigError as exc:
+        print("hostagent demo: config invalid:", *exc.problems, sep="\n  ", file=sys.stderr)
+        return EXIT_CONFIG
+    workdir = Path(args.state_dir) if args.state_dir else Path(tempfile.mkdtemp(prefix="hostagent-demo-"))
+    if workdir.exists() and any(workdir.iterdir()):
+        print(f"hostagent demo: {workdir} is not empty; give an empty or new --state-dir", file=sys.stderr)
+        return EXIT_FAILURE
+    sim = run_demo(config, workdir, days=max(args.days, 1), seed=args.seed, out=sys.stdout)
+    now = sim.now
+    state_dir = sim.config.agent.state_dir
+    sim.close()  # releases the state lock: status reads a stopped agent's state, as after `systemctl stop`
+    config_copy = write_config_copy(path, state_dir, workdir / "demo.toml")
+    print("\n$ hostagent status   (at the end of the simulated time)\n")
+    print(_status(sim.config, state_dir, now))
+    if config_copy is not None:
+        print(f"\nThe demo's state is kept in {state_dir}. Try:\n"
+              f"  hostagent --config {config_copy} status\n"
+              f"  hostagent --config {config_copy} journal\n"
+              f"  hostagent --config {config_copy} earnings")
+    return EXIT_OK
+
+
+def _status(config: object, state_dir: Path, now: object) -> str:
+    from hostagent.render import render_status  # noqa: PLC0415
+    from hostagent.status_view import build_view, daemon_state, open_reader  # noqa: PLC0415
+
+    reader = open_reader(state_dir)
+    if reader is None:
+        return "(no state was written)"
+    try:
+        view = build_view(config, reader, daemon_state(state_dir), now)  # type: ignore[arg-type]
+    finally:
+        reader.close()
+    return render_status(view) if view is not None else "(no tick finished)"
