@@ -1,0 +1,47 @@
+"""The status screen's pieces: the sparkline, rendering of sparse documents, and the daemon probe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hostagent.lock import StateLock
+from hostagent.render import render_status, sparkline, usd
+from hostagent.status_view import daemon_state
+
+
+def test_the_sparkline_scales_to_the_largest_day_and_draws_zero_as_the_lowest_block() -> None:
+    assert sparkline([0.0, 50.0, 100.0]) == "▁▅█"
+    assert sparkline([0.0, 0.0]) == "▁▁"
+    assert sparkline([]) == ""
+
+
+def test_negative_dollars_read_minus_dollar_and_unknown_reads_na() -> None:
+    assert usd(-1.5) == "-$1.50"
+    assert usd(None) == "n/a"
+    assert usd(2.0, "/GPU/h") == "$2.00/GPU/h"
+
+
+def test_a_document_from_before_vast_was_read_still_renders() -> None:
+    view = {
+        "daemon": {"running": True, "pid": 123}, "tick_at": "2026-11-26T10:00:00+00:00", "tick_age_s": 400.0,
+        "stale": True, "agent": {"schema": 1, "mode": "observe", "machine": None,
+                                 "api": {"auth_ok": False}, "health": {"ok": None, "gpus": []}},
+        "next_maintenance": None, "recent_actions": [],
+        "earnings": {"today_usd": 0.0, "last_7d_usd": 0.0, "last_30d_usd": 0.0, "days": []},
+    }
+    text = render_status(view)
+    assert "machine: not read yet · observe mode" in text
+    assert "running (pid 123) · last tick 7 min ago" in text
+    assert "STALE" in text
+    assert "AUTH FAILED" in text
+    assert "health    not judged yet · 0/0 GPUs ok" in text
+
+
+def test_the_daemon_probe_sees_the_lock_holder_and_never_creates_the_lock_file(tmp_path: Path) -> None:
+    assert daemon_state(tmp_path).running is False
+    assert not (tmp_path / "agent.lock").exists()
+    with StateLock(tmp_path):
+        held = daemon_state(tmp_path)
+    assert held.running is True
+    assert held.pid is not None
+    assert daemon_state(tmp_path).running is False
