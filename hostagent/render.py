@@ -66,7 +66,10 @@ def _head(view: dict[str, Any]) -> list[str]:
         running = "NOT RUNNING"
     else:
         running = "unknown (cannot read the lock file)"
-    tick = f"last tick {age(view['tick_age_s'])} ago ({when(view['tick_at'])})"
+    age_s = view["tick_age_s"]
+    tick = f"last tick {age(age_s)} ago ({when(view['tick_at'])})"
+    if age_s < 0:  # e.g. the demo's simulated clock runs ahead of this one
+        tick = f"last tick {when(view['tick_at'])}, {age(-age_s)} AHEAD of this clock (simulated or skewed clock)"
     if view["stale"]:
         tick += " STALE"
     api = doc.get("api") or {}

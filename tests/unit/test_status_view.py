@@ -45,3 +45,12 @@ def test_the_daemon_probe_sees_the_lock_holder_and_never_creates_the_lock_file(t
     assert held.running is True
     assert held.pid is not None
     assert daemon_state(tmp_path).running is False
+
+
+def test_a_tick_from_a_clock_ahead_of_ours_says_so_instead_of_a_negative_age() -> None:
+    view = {
+        "daemon": {"running": False, "pid": None}, "tick_at": "2026-12-06T10:58:00+00:00", "tick_age_s": -86400.0 * 3,
+        "stale": False, "agent": {"schema": 1, "mode": "enforce", "machine": None}, "next_maintenance": None,
+        "recent_actions": [], "earnings": {"today_usd": 0.0, "last_7d_usd": 0.0, "last_30d_usd": 0.0, "days": []},
+    }
+    assert "3.0 days AHEAD of this clock" in render_status(view)
