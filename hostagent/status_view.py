@@ -204,7 +204,8 @@ def build_view(
         "stale": age_s > stale_after_s(config),
         "agent": doc,
         "next_maintenance": _next_window(config, now),
-        "earnings": earnings_view(reader, machine_id, int(now.timestamp() // DAY_S)),
+        # A tick ahead of this clock (the demo's simulated days) dates "today" by the tick instead.
+        "earnings": earnings_view(reader, machine_id, int(max(now, tick_at).timestamp() // DAY_S)),
         "recent_actions": reader.journal_tail(actions),
     }
 
