@@ -8,7 +8,7 @@ from pathlib import Path
 from agent_env import world
 
 from hostagent.core.model import ActionKind
-from hostagent.reconcile import request_of
+from hostagent.effects import request_of
 from hostagent.testing.emulator import Fault
 
 
