@@ -27,7 +27,7 @@ class VastConfig:
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 20.0
     max_attempts: int = 4  # total attempts for retryable failures, the first included
-    max_retry_time_s: float = 30.0  # total time budget across attempts; with one read timeout it stays under TimeoutStopSec
+    max_retry_time_s: float = 30.0  # all attempts of one call; plus one read timeout, under TimeoutStopSec
     retry_after_cap_s: float = 60.0  # a longer Retry-After defers to a later tick instead
 
 
