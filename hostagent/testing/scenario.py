@@ -144,25 +144,9 @@ class Simulation:
         self.run_until(self.clock.now() + timedelta(hours=hours, minutes=minutes))
 
     # ---- the world --------------------------------------------------------------------------------
-    def _fake_doc(self) -> dict[str, Any]:
-        doc: dict[str, Any] = tomllib.loads(self.fake_file.read_text(encoding="utf-8"))
-        return doc
-
     def set_gpu(self, index: int, **fields: object) -> None:
         """Change keys of one [[gpu]] (None removes a key, back to the idle healthy default)."""
-        doc = self._fake_doc()
-        for gpu in doc.get("gpu", []):
-            if gpu.get("index") == index:
-                for key, value in fields.items():
-                    if value is None:
-                        gpu.pop(key, None)
-                    else:
-                        gpu[key] = value
-        self.fake_file.write_text(dump_fake_file(doc), encoding="utf-8")
-
-    def set_all_gpus(self, **fields: object) -> None:
-        for gpu in self._fake_doc().get("gpu", []):
-            self.set_gpu(int(gpu["index"]), **fields)
+        edit_gpu(self.fake_file, index, **fields)
 
     def set_demand(self, factor: float) -> None:
         self.emu.set_demand(factor)
@@ -274,6 +258,21 @@ def _toml_value(value: object) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     raise TypeError(f"the fake GPU file holds no {type(value).__name__} values")
+
+
+def edit_gpu(fake_file: Path, index: int, **fields: object) -> None:
+    """Change keys of one [[gpu]] of a fake GPU file, atomically (a reader never sees half a file)."""
+    doc: dict[str, Any] = tomllib.loads(fake_file.read_text(encoding="utf-8"))
+    for gpu in doc.get("gpu", []):
+        if gpu.get("index") == index:
+            for key, value in fields.items():
+                if value is None:
+                    gpu.pop(key, None)
+                else:
+                    gpu[key] = value
+    tmp = fake_file.with_name(fake_file.name + ".tmp")
+    tmp.write_text(dump_fake_file(doc), encoding="utf-8")
+    tmp.replace(fake_file)
 
 
 def dump_fake_file(doc: dict[str, Any]) -> str:
