@@ -162,8 +162,14 @@ def _contracts(client_end_s: float, window: ConcreteWindow) -> tuple[Reason, str
     return Reason("maintenance.contracts", text), text
 
 
-def plan_maintenance(cfg: MaintenanceConfig, machine: MachineState, now: datetime, history: History) -> MaintenancePlan:
-    """Notices, the end date, whether to stay unlisted, and a warning when a running contract runs into a window."""
+def plan_maintenance(
+    cfg: MaintenanceConfig, machine: MachineState, now: datetime, history: History, *, lookahead_s: float = 0.0
+) -> MaintenancePlan:
+    """Notices, the end date, whether to stay unlisted, and a warning when a running contract runs into a window.
+
+    `lookahead_s` is the time until the next planned reconcile: the unlist happens at the last reconcile
+    before `unlist_before_h` is reached, so the machine is unlisted before the window, never after it starts.
+    """
     windows = upcoming_windows(cfg, now, VAST_HORIZON)
     actions, reasons = _notices(cfg, windows, machine, now, history)
     active = next((w for w in windows if w.start <= now < w.end), None)
@@ -174,10 +180,12 @@ def plan_maintenance(cfg: MaintenanceConfig, machine: MachineState, now: datetim
         unlist = True
         reasons.append(Reason("maintenance.active", f"window {active.local_text()} runs until "
                               f"{active.end:%Y-%m-%d %H:%M} UTC: stay unlisted"))
-    elif coming is not None and now >= coming.start - timedelta(hours=cfg.unlist_before_h):
+    elif coming is not None and now + timedelta(seconds=lookahead_s) >= coming.start - timedelta(
+        hours=cfg.unlist_before_h
+    ):
         unlist = True
         reasons.append(Reason("maintenance.unlist", f"window {coming.local_text()} starts within "
-                              f"unlist_before_h {cfg.unlist_before_h:g}: unlist"))
+                              f"unlist_before_h {cfg.unlist_before_h:g} (+ one reconcile, {lookahead_s:g} s): unlist"))
     end_date = coming.start.timestamp() if coming is not None else None
     if coming is not None:
         reasons.append(Reason("maintenance.end_date", f"offer ends at the start of window {coming.local_text()}, "

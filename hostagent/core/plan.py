@@ -201,7 +201,7 @@ def plan(  # noqa: PLR0917 - the team's agreed signature, positional like the ot
     """Decide the listing and the actions; raises nothing for valid config (see maintenance.expand)."""
     verdict = assess(snapshot, machine, config.health, now, history)
     decision = price(config.pricing, machine, market, now, history)
-    maint = plan_maintenance(config.maintenance, machine, now, history)
+    maint = plan_maintenance(config.maintenance, machine, now, history, lookahead_s=config.agent.reconcile_s)
     listed, cause, why = _decide_listing(machine, verdict, maint, config, history)
     desired = _desired(config, decision, maint, listed)
     listing = listing_actions(desired, machine, config=config, cause=cause, why=why, decision=decision)

@@ -185,8 +185,9 @@ def test_the_maintenance_notice_goes_out_once_at_lead_time_and_the_machine_sits_
         if at < WINDOW_START_UTC:
             assert body["end_date"] == WINDOW_START_UTC.timestamp()
     unlist = _unlist(week, "maintenance", _day(4, 0))
-    unlist_at = WINDOW_START_UTC - timedelta(hours=week.config.maintenance.unlist_before_h)
-    assert unlist_at <= unlist.at <= unlist_at + timedelta(minutes=1)  # the client's request spacing aside
+    unlist_by = WINDOW_START_UTC - timedelta(hours=week.config.maintenance.unlist_before_h)
+    reconcile = timedelta(seconds=week.config.agent.reconcile_s)
+    assert unlist_by - reconcile <= unlist.at < unlist_by  # at the last reconcile before the deadline
     relist = _relist_after(week, unlist.at)
     assert WINDOW_END_UTC <= relist.at <= WINDOW_END_UTC + timedelta(minutes=15)
 

@@ -137,3 +137,14 @@ def test_a_contract_running_into_the_window_is_warned_about_and_an_earlier_one_i
     fine = plan_maintenance(CFG, early, DEC_6 - timedelta(days=1), History())
     assert fine.warnings == ()
     assert any("10.0 h before" in r.text for r in fine.reasons if r.step == "maintenance.contracts")
+
+
+def test_the_unlist_happens_at_the_last_reconcile_before_the_window_never_after_it_starts() -> None:
+    """With a reconcile every 300 s, the tick that would be the last one before the deadline unlists."""
+    cfg = MaintenanceConfig(unlist_before_h=0, windows=(FIRST_SUNDAY_BERLIN,))
+    early = DEC_6 - timedelta(seconds=301)
+    last = DEC_6 - timedelta(seconds=299)
+    assert not plan_maintenance(cfg, machine(), early, History(), lookahead_s=300).unlist
+    unlisting = plan_maintenance(cfg, machine(), last, History(), lookahead_s=300)
+    assert unlisting.unlist
+    assert any("one reconcile, 300 s" in r.text for r in unlisting.reasons)
