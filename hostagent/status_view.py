@@ -7,7 +7,7 @@ costs about 0.13 s of the 0.25 s `status` may take. This module reads the same t
 journal rows and earnings totals agree with `StateStore` and `hostagent.earnings.summarize`, so the
 two cannot drift apart silently. It must import nothing heavy: no httpx, pynvml, structlog.
 
-JSON schema of `hostagent status --json` (STATUS_SCHEMA = 1), documented in docs/readme/commands.md.
+JSON schema of `hostagent status --json` (STATUS_SCHEMA = 1), documented in the README.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e .
+# pip's own chatter goes to a log, shown only when the install fails.
+install() { .venv/bin/python -m pip install --quiet "$@" > .venv/install.log 2>&1 || { cat .venv/install.log; exit 1; }; }
+install --upgrade pip
+install -e .
 exec .venv/bin/hostagent --config config/demo.toml demo "$@"

@@ -6,8 +6,10 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[test]'
+# pip's own chatter goes to a log, shown only when the install fails.
+install() { .venv/bin/python -m pip install --quiet "$@" > .venv/install.log 2>&1 || { cat .venv/install.log; exit 1; }; }
+install --upgrade pip
+install -e '.[test]'
 echo "== ruff"; .venv/bin/ruff check hostagent tests bench
 echo "== mypy"; .venv/bin/mypy
 if [ -x scripts/check-systemd.sh ]; then echo "== systemd unit"; scripts/check-systemd.sh; fi

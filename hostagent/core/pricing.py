@@ -1,6 +1,6 @@
 """The on-demand price and min bid, composed in a fixed order; every step leaves a named Reason.
 
-Order (docs/readme/policy.md explains each with a worked example):
+Order (the README explains each with a worked example):
     base -> schedule -> market -> idle_decay -> guard rails (floor/ceiling, max change, min bid, min change)
 The min bid is computed beside the price (fixed, or from measured power) and then kept at or below it.
 Pure: `now` and every memory come in as parameters.

@@ -18,7 +18,7 @@ KINDS = ("status", "delay", "malformed", "html", "truncated", "drop", "wrong_typ
 
 @dataclass(frozen=True)
 class Fault:
-    """One misbehaviour. See `docs/readme/emulator.md` for what each kind answers."""
+    """One misbehaviour. See the README (Faults and control routes) for what each kind answers."""
 
     kind: str
     method: str | None = None
