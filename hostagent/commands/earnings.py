@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from hostagent.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
+from hostagent.commands import config_or_report
 
 if TYPE_CHECKING:
     from hostagent.earnings import EarningsSummary
@@ -81,14 +82,11 @@ def render(doc: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hostagent.config.load import load_config  # noqa: PLC0415
-    from hostagent.errors import ConfigError, StateError  # noqa: PLC0415
+    from hostagent.errors import StateError  # noqa: PLC0415
     from hostagent.store import StateStore  # noqa: PLC0415
 
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print("hostagent earnings: config invalid:", *exc.problems, sep="\n  ", file=sys.stderr)
+    config = config_or_report(args.config, "earnings")
+    if config is None:
         return EXIT_CONFIG
     state_dir = config.agent.state_dir
     if not (state_dir / "state.db").exists():

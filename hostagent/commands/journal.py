@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from hostagent.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_USAGE
+from hostagent.commands import config_or_report
 
 if TYPE_CHECKING:
     from hostagent.store import JournalEntry
@@ -60,14 +61,11 @@ def entry_text(e: JournalEntry) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hostagent.config.load import load_config  # noqa: PLC0415
-    from hostagent.errors import ConfigError, StateError  # noqa: PLC0415
+    from hostagent.errors import StateError  # noqa: PLC0415
     from hostagent.store import StateStore  # noqa: PLC0415
 
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print("hostagent journal: config invalid:", *exc.problems, sep="\n  ", file=sys.stderr)
+    config = config_or_report(args.config, "journal")
+    if config is None:
         return EXIT_CONFIG
     try:
         since = parse_since(args.since, datetime.now(timezone.utc)) if args.since else None

@@ -12,6 +12,7 @@ import json
 import sys
 
 from hostagent.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
+from hostagent.commands import config_or_report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,14 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone  # noqa: PLC0415
 
-    from hostagent.config.load import load_config  # noqa: PLC0415
-    from hostagent.errors import ConfigError, StateError  # noqa: PLC0415
+    from hostagent.errors import StateError  # noqa: PLC0415
     from hostagent.status_view import build_view, daemon_state, open_reader  # noqa: PLC0415
 
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print("hostagent status: config invalid:", *exc.problems, sep="\n  ", file=sys.stderr)
+    config = config_or_report(args.config, "status")
+    if config is None:
         return EXIT_CONFIG
     state_dir = config.agent.state_dir
     daemon = daemon_state(state_dir)

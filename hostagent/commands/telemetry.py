@@ -20,18 +20,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hostagent.clock import SystemClock  # noqa: PLC0415  (imports stay inside run: see cli.py)
-    from hostagent.config import load_config  # noqa: PLC0415
-    from hostagent.errors import ConfigError, HardwareError  # noqa: PLC0415
+    from hostagent.commands import config_or_report  # noqa: PLC0415
+    from hostagent.errors import HardwareError  # noqa: PLC0415
     from hostagent.hardware import build_hardware  # noqa: PLC0415
     from hostagent.hardware.render import snapshot_json, table  # noqa: PLC0415
     from hostagent.logs import configure_logging  # noqa: PLC0415
 
     configure_logging(level="warning")  # on stderr, so stdout stays clean JSON
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
+    config = config_or_report(args.config, "telemetry")
+    if config is None:
         return EXIT_CONFIG
     clock = SystemClock()
     try:
