@@ -173,9 +173,12 @@ class Agent:
         max_gap_s = 2 * self.config.agent.reconcile_s  # a longer gap was downtime: not counted as offered
         self._store_call("occupancy", lambda: earnings_mod.record_occupancy(self.store, machine, now, max_gap_s))
         self._store_call("mean_power", lambda: self.history.observe_power(now))
+        self._observe_machine(machine)
+        return machine
+
+    def _observe_machine(self, machine: MachineState) -> None:
         if self.metrics is not None:
             self.metrics.observe_machine(machine, self.plan.target_price_usd_per_gpu_hour if self.plan else None)
-        return machine
 
     def _find_machine(self, now: datetime) -> MachineState:
         if self.machine_id is not None:
@@ -209,8 +212,9 @@ class Agent:
             elif action.kind is ActionKind.LIST:
                 price = params.get("price_usd_per_gpu_hour")
                 self.history.observe_listing_change(listed=True, price=price if isinstance(price, float) else None)
-        if outcome.machine_after is not None:
+        if outcome.machine_after is not None:  # read back after the writes: what Vast shows now
             self.machine = outcome.machine_after
+            self._observe_machine(outcome.machine_after)
         self._store_call("save_history", self.history.save)
 
     def _journal_decision(self, now: datetime, plan: Plan) -> None:

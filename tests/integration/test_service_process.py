@@ -141,3 +141,39 @@ def test_a_bad_config_or_an_unsafe_key_file_exits_78(tmp_path: Path, emu: Emulat
     )
     assert unsafe.returncode == 78
     assert emu.api_key.encode() not in unsafe.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_the_running_service_serves_a_metrics_page_that_prometheus_can_parse(tmp_path: Path, emu: Emulator) -> None:
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    port = _free_port()
+    config = _config(tmp_path, emu)
+    metrics = f'[metrics]\nenabled = true\naddress = "127.0.0.1:{port}"'
+    config.write_text(config.read_text().replace("[metrics]\nenabled = false", metrics))
+    log = tmp_path / "agent.log"
+    with log.open("wb") as log_file:
+        agent = _agent(config, _env(emu), log_file)
+        try:
+            _wait_log(log, '"reconciled"')
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+                page = reply.read().decode()
+        finally:
+            agent.send_signal(signal.SIGTERM)
+            assert agent.wait(timeout=WAIT_S) == 0
+    samples = [s for family in text_string_to_metric_families(page) for s in family.samples]
+    temps = [s for s in samples if s.name == "DCGM_FI_DEV_GPU_TEMP"]
+    assert sorted(s.labels["gpu"] for s in temps) == [str(i) for i in range(8)]
+    (listed,) = [s for s in samples if s.name == "hostagent_machine_listed"]
+    assert listed.value == 1.0
+    (price,) = [s for s in samples if s.name == "hostagent_price_usd_per_gpu_hour"]
+    assert 1.0 <= price.value <= 4.0  # inside the config's guard rails for H100 SXM
+    assert any(s.name == "hostagent_actions_total" and s.value >= 1 for s in samples)
