@@ -24,6 +24,7 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 DAY_S = 86400.0
 LAST_SAMPLE_KEY = "occupancy.last_sample_at"
+SUMMARY_DAY_KEY = "earnings.summary_logged_day"  # the UTC day whose summary line was logged
 
 
 class EarningsStore(Protocol):
@@ -146,17 +147,25 @@ def fetch_and_store(
     start = now - timedelta(days=days_back)
     report = gate.call("show_earnings", now, lambda: market.show_earnings(start, now, machine_id))
     store.upsert_earnings([dataclasses.replace(d, machine_id=machine_id) for d in report.per_day])
-    summary = summarize(store, machine_id, day_of(now), days=max(days_back, 30))
-    log.info(
-        "earnings_daily_summary",
-        machine_id=machine_id,
-        today_usd=round(summary.today_usd, 2),
-        last_7d_usd=round(summary.last_7d_usd, 2),
-        last_30d_usd=round(summary.last_30d_usd, 2),
-        occupancy=None if summary.occupancy is None else round(summary.occupancy, 3),
-        realised_usd_per_gpu_hour=None
+    today = day_of(now)
+    summary = summarize(store, machine_id, today, days=max(days_back, 30))
+    fields = {
+        "machine_id": machine_id,
+        "today_usd": round(summary.today_usd, 2),
+        "last_7d_usd": round(summary.last_7d_usd, 2),
+        "last_30d_usd": round(summary.last_30d_usd, 2),
+        "occupancy": None if summary.occupancy is None else round(summary.occupancy, 3),
+        "realised_usd_per_gpu_hour": None
         if summary.realised_usd_per_gpu_hour is None
         else round(summary.realised_usd_per_gpu_hour, 3),
-        days_stored=len(report.per_day),
-    )
+        "days_stored": len(report.per_day),
+    }
+    # Fetches come every few hours; the summary line comes once per UTC day (the day's first fetch),
+    # with yesterday's total, which is complete by then.
+    if store.get(SUMMARY_DAY_KEY) != today:
+        yesterday = sum(r.total_usd for r in store.earnings(today - 1, today - 1, machine_id))
+        log.info("earnings_daily_summary", yesterday_usd=round(yesterday, 2), **fields)
+        store.put(SUMMARY_DAY_KEY, today)
+    else:
+        log.debug("earnings_fetched", **fields)
     return summary

@@ -50,3 +50,22 @@ def test_plan_prints_the_changes_and_their_reasons_and_sends_nothing(tmp_path: P
         assert "[base] H100 SXM: $2.00" in out
         assert w.writes() == []
         assert not (tmp_path / "state" / "state.db").exists(), "plan creates no state"
+
+
+def test_the_earnings_summary_line_is_logged_once_per_utc_day_however_often_earnings_are_fetched(
+    tmp_path: Path,
+) -> None:
+    from structlog.testing import capture_logs
+
+    with world(tmp_path) as w:
+        agent = w.agent()
+        agent.tick(w.clock.now())
+        with capture_logs() as events:
+            for _ in range(8):  # two simulated days, a fetch every 6 hours
+                agent.fetch_earnings(w.clock.now())
+                w.emu.advance(6 * 3600)
+        summaries = [e for e in events if e["event"] == "earnings_daily_summary"]
+        assert w.clock.now().hour == 0, "the world starts at midnight, so eight 6-hour steps span two UTC days"
+        assert len(summaries) == 2
+        assert all("yesterday_usd" in e and "last_30d_usd" in e for e in summaries)
+        assert sum(e["event"] == "earnings_fetched" for e in events) == 6
