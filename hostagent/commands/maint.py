@@ -15,11 +15,13 @@ writable. Exit codes: 0 done; 1 Vast refused or could not be reached, or the ans
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from hostagent.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_USAGE
+from hostagent.commands import config_or_report
 
 if TYPE_CHECKING:
     from hostagent.config.model import Config
@@ -44,19 +46,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hostagent.config.load import load_config  # noqa: PLC0415
-    from hostagent.errors import ConfigError, SecretError  # noqa: PLC0415
+    from hostagent.errors import SecretError  # noqa: PLC0415
     from hostagent.logs import configure_logging  # noqa: PLC0415
     from hostagent.vast.auth import load_api_key  # noqa: PLC0415
     from hostagent.vast.client import VastClient  # noqa: PLC0415
 
     configure_logging(level="warning")
+    config = config_or_report(args.config, "maint")
+    if config is None:
+        return EXIT_CONFIG
     try:
-        config = load_config(args.config)
         key = load_api_key(config.vast)
-    except (ConfigError, SecretError) as exc:
-        problems = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
-        print("hostagent maint: cannot start:", *problems, sep="\n  ", file=sys.stderr)
+    except SecretError as exc:
+        if args.action == "list":  # listing works offline: the config and what the agent last saw
+            return _list(config, None, args.days, offline=f"no usable API key: {exc}")
+        print("hostagent maint: cannot start:", str(exc), sep="\n  ", file=sys.stderr)
         return EXIT_CONFIG
     with VastClient(config.vast.api_url, key, cfg=config.vast) as client:
         if args.action == "list":
@@ -66,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         return _cancel(config, client, args.yes)
 
 
-def _machine_id(config: Config, client: VastClient) -> int | None:
+def _machine_id(config: Config, client: VastClient | None) -> int | None:
     """The configured id, the one the agent stored, or the machine with this hostname on Vast."""
     import socket  # noqa: PLC0415
 
@@ -83,6 +87,8 @@ def _machine_id(config: Config, client: VastClient) -> int | None:
             reader.close()
         if isinstance(stored, int):
             return stored
+    if client is None:
+        return None
     hostname = config.machine.hostname or socket.gethostname()
     try:
         return next((m.id for m in client.show_machines() if m.hostname == hostname), None)
@@ -98,7 +104,7 @@ def _fmt(start: datetime, end: datetime, zone: str) -> str:
     return f"{start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC ({local:%a %Y-%m-%d %H:%M} {zone})"
 
 
-def _list(config: Config, client: VastClient, days: int) -> int:
+def _list(config: Config, client: VastClient | None, days: int, offline: str | None = None) -> int:
     from hostagent.core.maintenance import upcoming_windows  # noqa: PLC0415
     from hostagent.errors import StateError, VastError  # noqa: PLC0415
 
@@ -110,27 +116,30 @@ def _list(config: Config, client: VastClient, days: int) -> int:
     if not windows:
         print("  none")
     machine_id = _machine_id(config, client)
-    if machine_id is None:
+    if machine_id is None and client is not None:
         print("on Vast: machine not found (set [machine] id)", file=sys.stderr)
         return EXIT_FAILURE
+    held: list[tuple[float, float, str, object]] = []
     try:
-        held: list[tuple[float, float, str, object]] = [
-            (m.start_time, m.end_time, m.category, m.id) for m in client.show_maints([machine_id])
-        ]
+        if client is None or machine_id is None:
+            raise _Offline(offline or "offline")
+        held = [(m.start_time, m.end_time, m.category, m.id) for m in client.show_maints([machine_id])]
         source = "read from Vast now"
-    except VastError as exc:
-        try:
+    except (VastError, _Offline) as exc:
+        with contextlib.suppress(StateError):
             held = _stored_windows(config)
-        except StateError:
-            held = []
-        source = f"Vast unreachable ({exc}); last seen by the agent"
-    print(f"on Vast for machine {machine_id} ({source}):")
+        source = f"Vast not asked or unreachable ({exc}); last seen by the agent"
+    print(f"on Vast for machine {machine_id if machine_id is not None else '(id unknown)'} ({source}):")
     for start_s, end_s, category, wid in held:
         start, end = (datetime.fromtimestamp(t, tz=timezone.utc) for t in (start_s, end_s))
         print(f"  id {wid!s:<18} {_fmt(start, end, 'UTC')}  {category}")
     if not held:
         print("  none")
     return EXIT_OK
+
+
+class _Offline(Exception):
+    """Vast cannot be asked (no usable key): the windows come from the state store."""
 
 
 def _stored_windows(config: Config) -> list[tuple[float, float, str, object]]:

@@ -136,3 +136,17 @@ def test_doctor_with_an_invalid_config_exits_78(tmp_path: Path, capsys: pytest.C
     assert code == 78
     assert "fail  config" in out
     assert "default_usd_per_gpu_hour" in out
+
+
+def test_maint_list_without_a_usable_key_shows_the_config_and_what_the_agent_last_saw(
+    config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (config.parent / "vast.key").unlink()
+    monkeypatch.delenv("VAST_API_KEY", raising=False)
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    code, out, _ = cli(capsys, config, "maint", "list")
+    assert code == 0
+    assert "weekly reboot" in out
+    assert "no usable API key" in out
+    assert "last seen by the agent" in out
+    assert cli(capsys, config, "maint", "cancel", "--yes")[0] == 78, "writing needs the key"
