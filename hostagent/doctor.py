@@ -109,7 +109,10 @@ def check_key(config: Config, environ: Mapping[str, str]) -> tuple[Check, str | 
     except SecretError as exc:
         text = str(exc)
         command = re.search(r"run `([^`]+)`", text)
-        return Check("api key", FAIL, text, f"run: {command.group(1)}" if command else text), None
+        if command:
+            return Check("api key", FAIL, text, f"run: {command.group(1)}"), None
+        problem, _, fix = text.partition(": ")  # "no Vast API key: set ... or export VAST_API_KEY"
+        return Check("api key", FAIL, problem, fix or text), None
     return Check("api key", OK, f"from {_key_source(config, environ)}"), key
 
 
