@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "check-config": "validate the config; exit 0 when valid, 78 otherwise",
     "emulator": "serve the Vast host API emulator on loopback (try hostagent without a Vast account)",
     "demo": "a few simulated days of the real agent against the emulator and fake GPUs",
+    "completion": "print a bash completion script (hostagent completion bash)",
 }
 
 
