@@ -186,12 +186,17 @@ class Agent:
             return self.gate.call("show_machine", now, lambda: self.market.show_machine(mid))
         hostname = self.config.machine.hostname or socket.gethostname()
         machines = self.gate.call("show_machines", now, self.market.show_machines)
-        for machine in machines:
-            if machine.hostname == hostname:
-                self._remember_machine_id(machine.id)
-                log.info("machine_found", machine_id=machine.id, hostname=hostname)
-                return machine
-        raise LookupError(f"no machine with hostname {hostname!r} on this Vast account; set machine.id")
+        matches = [m for m in machines if m.hostname == hostname]
+        if len(matches) > 1:  # guessing would let this agent reprice another host's machine
+            ids = ", ".join(str(m.id) for m in matches)
+            raise LookupError(f"{len(matches)} machines with hostname {hostname!r} on this Vast account ({ids}); "
+                              "set machine.id to this one")
+        if not matches:
+            raise LookupError(f"no machine with hostname {hostname!r} on this Vast account; set machine.id")
+        (machine,) = matches
+        self._remember_machine_id(machine.id)
+        log.info("machine_found", machine_id=machine.id, hostname=hostname)
+        return machine
 
     def _remember_machine_id(self, machine_id: int) -> None:
         self.machine_id = machine_id
