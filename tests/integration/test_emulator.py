@@ -6,10 +6,13 @@ import json
 import socket
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 
 import httpx
 import pytest
 
+from hostagent.config import load_config
+from hostagent.hardware import build_hardware
 from hostagent.testing.clock import FakeClock
 from hostagent.testing.emulator import DEMO_API_KEY, Emulator, Fault
 
@@ -225,3 +228,20 @@ def test_requests_that_are_not_http_do_not_stop_the_server(emu: Emulator, http: 
         raw.sendall(b"NONSENSE\r\n\r\n")
         raw.recv(1024)
     assert http.get("/api/v0/users/current").status_code == 200
+
+
+def test_the_default_account_holds_the_demo_configs_machine_and_each_model_has_a_peer_market(
+    emu: Emulator, http: httpx.Client
+) -> None:
+    config = load_config(Path(__file__).resolve().parents[2] / "config" / "demo.toml", environ={})
+    fake_gpus = build_hardware(config.hardware, FakeClock()).read(START).gpus
+    machines = http.get("/api/v0/machines", params={"owner": "me"}).json()["machines"]
+    demo = [m for m in machines if m["hostname"] == config.machine.hostname]
+    assert [(m["id"], m["num_gpus"], m["gpu_name"], m["listed"]) for m in demo] == [(4242, len(fake_gpus), "H100 SXM",
+                                                                                     False)]
+    assert {g.name for g in fake_gpus} == {"NVIDIA H100 80GB HBM3"}  # what NVML calls Vast's "H100 SXM"
+    assert len({m["gpu_name"] for m in machines}) == 3, "beside machines of other models"
+    for model in sorted({m["gpu_name"] for m in machines}):
+        offers = http.post("/api/v0/bundles/", json={"gpu_name": {"eq": model}, "limit": 100}).json()["offers"]
+        peers = [o for o in offers if o["host_id"] != emu.state.account.id]
+        assert len(peers) >= 15, model

@@ -225,28 +225,30 @@ def test_malformed_html_truncated_or_empty_bodies_are_bad_replies_not_retried(
     server: ScriptedServer, body: bytes, what: str
 ) -> None:
     server.then(Reply(body=body))
-    client, _ = client_for(server.url)
+    client, clock = client_for(server.url)
     with pytest.raises(VastBadReply, match=what):
         client.show_machines()
-    assert len(server.seen) == 1
+    assert (len(server.seen), waited(clock)) == (1, 0.0)
 
 
 def test_a_wrongly_typed_field_is_a_bad_reply_naming_the_field(server: ScriptedServer) -> None:
     machine = dict(OK_MACHINES["machines"][0], num_gpus="x")  # type: ignore[arg-type]
     server.then(Reply(body={"machines": [machine]}))
-    client, _ = client_for(server.url)
+    client, clock = client_for(server.url)
     with pytest.raises(VastBadReply) as caught:
         client.show_machines()
+    assert (len(server.seen), waited(clock)) == (1, 0.0), "not retried: the same reply would come back"
     assert caught.value.field == "machines[0].num_gpus"
     assert 'machines[0].num_gpus: expected int, got "x"' in str(caught.value)
 
 
 def test_success_false_is_a_failure_carrying_vasts_msg(server: ScriptedServer) -> None:
     server.then(Reply(body={"success": False, "msg": "only the owner can create bids"}))
-    client, _ = client_for(server.url)
+    client, clock = client_for(server.url)
     with pytest.raises(VastFailure) as caught:
         client.set_defjob(7, image="img", args=None, price_gpu=0.1, price_inetu=0.0, price_inetd=0.0)
     assert caught.value.msg == "only the owner can create bids"
+    assert (caught.value.status, len(server.seen), waited(clock)) == (200, 1, 0.0)
 
 
 @pytest.mark.parametrize(
@@ -329,6 +331,15 @@ def test_the_api_key_appears_in_no_log_error_or_repr_through_every_fault(
             with pytest.raises(VastTransportError) as caught:
                 refused.show_machines()
             texts += [repr(refused), "".join(traceback.format_exception(caught.value))]
+        listener = NeverAccepts()
+        try:
+            silent = VastClient(listener.url, CANARY, cfg=VastConfig(connect_timeout_s=0.1, max_attempts=2),
+                                clock=clock)
+            with pytest.raises(VastTimeout) as timed_out:
+                silent.set_min_bid(7, 0.3)
+            texts += [repr(silent), "".join(traceback.format_exception(timed_out.value))]
+        finally:
+            listener.close()
     texts += [repr(event) for event in events] + [r.getMessage() for r in caplog.records]
     texts += [repr(VastClient(server.url, CANARY))]
     assert len(events) >= 5, "the retries were logged"

@@ -133,3 +133,12 @@ def test_python_dash_m_hostagent_check_config_exits_78_on_three_mistakes(tmp_pat
     assert done.stdout == ""
     assert len(done.stderr.splitlines()) == 4
     assert 'agent.mode: must be one of "observe", "enforce", got "enforc"' in done.stderr
+
+
+def test_the_installed_hostagent_console_script_checks_the_demo_config() -> None:
+    script = Path(sys.executable).parent / "hostagent"
+    if not script.exists():
+        pytest.skip(f"hostagent is not installed beside {sys.executable} (pip install -e . puts it there)")
+    done = subprocess.run([str(script), "--config", str(DEMO), "check-config"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert (done.returncode, done.stdout.startswith("config OK: "), done.stderr) == (0, True, "")
