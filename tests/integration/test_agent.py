@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from agent_env import world
 
-from hostagent.core.model import ActionKind
+from hostagent.core.model import ActionKind, DesiredListing
+from hostagent.vast.client import VastClient
 
 
 def test_a_full_cycle_lists_the_machine_at_the_rules_price_and_explains_it_in_the_journal(tmp_path: Path) -> None:
@@ -82,3 +84,47 @@ def test_a_hot_gpu_unlists_after_hot_for_s_and_relists_after_the_cool_down(tmp_p
         agent.tick(w.clock.now())
         assert w.machine.listed
         assert len(agent.store.journal_entries(kind=ActionKind.LIST.value)) == 2
+
+
+def test_a_power_min_bid_comes_from_the_power_measured_under_load_in_the_running_agent(tmp_path: Path) -> None:
+    """Telemetry samples at high utilisation feed History's mean power, and the plan's min bid follows it."""
+    with world(tmp_path) as w:
+        fixed = 'mode = "fixed"\nusd_per_gpu_hour = 0.50'
+        power = 'mode = "power"\ntariff_usd_per_kwh = 2.0\nmargin = 1.0\nfallback_power_w = 700.0'
+        w.config_path.write_text(w.config_path.read_text().replace(fixed, power))
+        agent = w.agent()
+        agent.tick(w.clock.now())
+        assert w.machine.min_bid_price == 1.40  # idle GPUs: nothing measured under load, 700 W fallback
+        for index in range(8):
+            w.set_gpu(index, utilization_pct=90, power_w=600.0)
+        w.clock.advance(300)
+        agent.tick(w.clock.now())
+        assert agent.history.history.mean_power_under_load_w == 600.0
+        assert w.machine.min_bid_price == 1.20  # 600 W / 1000 x $2.00/kWh x 1.0
+        (set_bid,) = agent.store.journal_entries(kind=ActionKind.SET_MIN_BID.value)
+        assert "600 W (measured under load)" in set_bid.why
+
+
+class VastKeepingItsOwnPrice(VastClient):
+    """The real client, but the listing it sends carries $0.50 more: Vast then shows a price nobody planned."""
+
+    def list_machine(self, machine_id: int, listing: DesiredListing) -> int:
+        price = (listing.price_usd_per_gpu_hour or 0.0) + 0.50
+        return super().list_machine(machine_id, replace(listing, price_usd_per_gpu_hour=price))
+
+
+def test_a_write_is_read_back_and_a_difference_is_journaled_as_a_mismatch(tmp_path: Path) -> None:
+    with world(tmp_path) as w:
+        parts = w.build()
+        parts.market.close()
+        parts.market = VastKeepingItsOwnPrice(w.emu.url, w.emu.api_key, cfg=parts.config.vast, clock=w.clock)
+        agent = parts.agent()
+        outcome = agent.tick(w.clock.now())
+        assert outcome is not None
+        assert ActionKind.LIST in [a.kind for a in outcome.sent]
+        assert outcome.machine_after is not None
+        assert outcome.machine_after.listed_gpu_cost == 2.50  # what the read-back showed, not what was sent
+        (mismatch,) = agent.store.journal_entries(kind="mismatch")
+        assert not mismatch.ok
+        assert mismatch.what.startswith("list_machine machine 4242")
+        assert "price=2.5" in mismatch.result

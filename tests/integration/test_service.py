@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from datetime import timedelta
 from pathlib import Path
 
 from agent_env import world
@@ -10,6 +11,7 @@ from agent_env import world
 from hostagent.core.model import ActionKind
 from hostagent.sdnotify import Notifier
 from hostagent.service import Service
+from hostagent.testing.clock import FakeClock
 
 
 def _messages(sock: socket.socket) -> list[str]:
@@ -99,3 +101,47 @@ def test_ready_status_and_watchdog_are_sent_on_the_notify_socket(tmp_path: Path)
         assert any(m.startswith("STATUS=") and "listed at 2.0" in m for m in messages)
         assert any("WATCHDOG=1" in m for m in messages)
         assert "STOPPING=1" in messages[-1]
+
+
+class JumpingService(CountingService):
+    """Moves the wall clock at the 10th telemetry (2 days ahead) and the 20th (3 days back), as NTP might."""
+
+    def telemetry(self) -> None:
+        super().telemetry()
+        jumps = {10: timedelta(days=2), 20: timedelta(days=-3)}
+        jump = jumps.get(self.calls.count("telemetry"))
+        if jump is not None:
+            clock = self.clock
+            assert isinstance(clock, FakeClock)
+            clock.set(clock.now() + jump)
+
+
+def test_wall_clock_jumps_neither_skip_nor_repeat_a_job(tmp_path: Path) -> None:
+    """Cadences run on the monotonic clock: a wall-clock jump changes none of them (fault 19)."""
+    with world(tmp_path) as w:
+        service = JumpingService(w.build().agent(), w.clock, max_sleep_s=3600.0)
+        service.calls = []
+        start = w.clock.monotonic()
+        service.run(max_cycles=60)
+        elapsed_s = w.clock.monotonic() - start
+        assert service.calls.count("telemetry") >= 30, "both jumps happened inside the run"
+        assert service.calls.count("cleanup") == 1  # every 24 h: not made due by the jump ahead
+        assert service.calls.count("earnings") == 1
+        assert abs(service.calls.count("telemetry") - elapsed_s / 30) <= 2  # tick_s = 30, no gap after the jump back
+        assert abs(service.calls.count("reconcile") - elapsed_s / 300) <= 1  # reconcile_s = 300
+
+
+def test_a_reload_while_the_config_is_half_written_or_gone_keeps_the_last_good_one(tmp_path: Path) -> None:
+    """Fault 18: an editor caught mid-save, or the file moved away, never replaces a working config."""
+    with world(tmp_path) as w:
+        service = Service(w.build().agent(), w.clock, reload=w.config)
+        good = w.config_path.read_text()
+        w.config_path.write_text(good[: good.index("[health]") + 12])  # cut inside a table
+        service.reload_requested = True
+        service.run(max_cycles=1)
+        w.config_path.unlink()
+        service.reload_requested = True
+        service.run(max_cycles=1)
+        assert service.agent.config.health.expected_gpu_count == 8
+        assert service.agent.config.agent.mode == "enforce"
+        assert w.machine.listed, "the agent kept working on the last good config"

@@ -17,7 +17,8 @@ from typing import BinaryIO
 import pytest
 from agent_env import CONFIG, REPO
 
-from hostagent.testing.emulator import DEMO_MACHINE_ID, Emulator
+from hostagent.store import StateStore
+from hostagent.testing.emulator import DEMO_MACHINE_ID, Emulator, Fault
 
 WAIT_S = 30.0
 
@@ -107,6 +108,34 @@ def test_the_service_notifies_systemd_reloads_safely_refuses_a_second_agent_and_
     assert emu.api_key not in log.read_text()
 
 
+def test_sigterm_during_a_vast_call_lets_the_call_finish_records_it_and_exits_0(tmp_path: Path, emu: Emulator) -> None:
+    """Fault 14: the listing write is in flight (Vast answers after 2 s) when SIGTERM arrives."""
+    config = _config(tmp_path, emu)
+    emu.inject(Fault("delay", method="PUT", path_contains="create_asks", delay_s=2.0))
+    log = tmp_path / "agent.log"
+    with log.open("wb") as log_file:
+        agent = _agent(config, _env(emu), log_file)
+        try:
+            deadline = time.monotonic() + WAIT_S
+            while not any("create_asks" in r.path for r in emu.requests):
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.02)
+            agent.send_signal(signal.SIGTERM)  # the PUT has arrived and waits for its reply
+            assert agent.wait(timeout=WAIT_S) == 0
+        finally:
+            if agent.poll() is None:
+                agent.kill()
+                agent.wait()
+    assert emu.state.machines[DEMO_MACHINE_ID].listed
+    store = StateStore.open(tmp_path / "state")
+    try:
+        assert store.open_intents() == [], "the write was finished and recorded, not abandoned"
+        (listed,) = store.journal_entries(kind="list_machine")
+        assert listed.ok
+    finally:
+        store.close()
+
+
 def test_run_once_lists_the_machine_and_exits_0(tmp_path: Path, emu: Emulator) -> None:
     config = _config(tmp_path, emu)
     done = subprocess.run(
@@ -117,6 +146,33 @@ def test_run_once_lists_the_machine_and_exits_0(tmp_path: Path, emu: Emulator) -
     machine = emu.state.machines[DEMO_MACHINE_ID]
     assert machine.listed
     assert machine.listed_gpu_cost == 2.00
+
+
+def test_run_once_with_the_shipped_demo_config_lists_at_the_rules_price_and_explains_it(
+    tmp_path: Path, emu: Emulator
+) -> None:
+    """Issue 4's closing check: config/demo.toml (only its Vast URL and state directory moved) against the emulator."""
+    shutil.copy(REPO / "config" / "fake-gpus.toml", tmp_path / "fake-gpus.toml")
+    text = (REPO / "config" / "demo.toml").read_text()
+    text = text.replace('"http://127.0.0.1:8765"', f'"{emu.url}"').replace('"/tmp/hostagent-demo"', '"state"')
+    config = tmp_path / "demo.toml"
+    config.write_text(text)
+    done = subprocess.run(
+        [sys.executable, "-m", "hostagent", "--config", str(config), "run", "--once"],
+        env=_env(emu), capture_output=True, timeout=WAIT_S * 2, check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    machine = emu.state.machines[DEMO_MACHINE_ID]
+    assert machine.listed
+    store = StateStore.open(tmp_path / "state")
+    try:
+        (listed,) = store.journal_entries(kind="list_machine")
+    finally:
+        store.close()
+    for step in ("base:", "schedule:", "market:", "idle_decay:", "min_bid:", "guard:"):
+        assert step in listed.why
+    published = float(listed.why.split("guard: publish $")[1].split()[0])
+    assert machine.listed_gpu_cost == pytest.approx(published)
 
 
 def test_a_bad_config_or_an_unsafe_key_file_exits_78(tmp_path: Path, emu: Emulator) -> None:
