@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
 from agent_env import world
+from structlog.testing import capture_logs
 
 from hostagent.core.model import DiskReading, GpuHealth, GpuReading, HostSnapshot
+from hostagent.errors import StateError
 
 
 def _snapshot(at: datetime, temperature_c: int) -> HostSnapshot:
@@ -35,3 +38,31 @@ def test_the_service_folds_day_old_raw_samples_into_five_minute_aggregates_and_d
         old = [r for r in rows if r.at < w.clock.now() - timedelta(hours=24)]
         assert [(r.at, r.aggregated, r.samples, r.temperature_c) for r in old] == [(bucket, True, 2, 50.0)]
         assert [r.aggregated for r in rows if r.at >= w.clock.now() - timedelta(minutes=1)] == [False]
+
+
+def test_with_the_state_store_full_the_service_goes_on_and_records_again_once_space_is_freed(tmp_path: Path) -> None:
+    with world(tmp_path) as w:
+        service = w.service()
+        store = service.agent.store
+        store._db.set_max_bytes(64 * 1024)  # the store's own size cap stands in for a full disk
+        with pytest.raises(StateError, match="full"):  # noqa: PT012 -- fills it until a write fails
+            for i in range(1000):
+                store.journal(w.clock.now(), "note", f"filler {i}", "x" * 2000)
+        with capture_logs() as logs:
+            service.run(max_cycles=5)
+        failed = [e for e in logs if e["event"] in ("state_store_failed", "journal_write_failed")]
+        assert failed, "the decisions could not be journaled, and the agent said so"
+        assert all(e["log_level"] == "error" for e in failed)
+        assert w.machine.listed, "Vast was still reconciled (the small intent row still fitted)"
+        assert store.open_intents() == []
+
+        store.maintain(w.clock.now() + timedelta(days=400))  # space freed: the filler notes expire
+        w.set_gpu(3, health='"lost"')  # something worth journaling
+        with capture_logs() as logs:
+            service.run(max_cycles=3)
+        assert not [e for e in logs if e["event"] in ("state_store_failed", "journal_write_failed")]
+        assert not w.machine.listed
+        assert [e.what for e in store.journal_entries(kind="unlist_machine")] == [
+            "unlist_machine machine 4242 (cause=health)"
+        ]
+        assert store.integrity_check() == "ok"
