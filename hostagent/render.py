@@ -96,10 +96,11 @@ def _listing(doc: dict[str, Any]) -> list[str]:
         for r in li.get("reasons", [])
         if r["step"].split(".")[0] in PRICE_STEPS and r["text"] != "off"
     )
+    set_by = f" (set by {li['rule']})" if li.get("rule") else ""
     lines = [
         f"listing   {state} at {usd(li.get('price_usd_per_gpu_hour'), '/GPU/h')} · target "
-        f"{usd(li.get('target_price_usd_per_gpu_hour'))} → publish {usd(li.get('desired_price_usd_per_gpu_hour'))} "
-        f"· min bid {usd(li.get('min_bid_usd_per_gpu_hour'))} · offer ends {when(li.get('end_date'))}",
+        f"{usd(li.get('target_price_usd_per_gpu_hour'))} → publish {usd(li.get('desired_price_usd_per_gpu_hour'))}"
+        f"{set_by} · min bid {usd(li.get('min_bid_usd_per_gpu_hour'))} · offer ends {when(li.get('end_date'))}",
         f"          why: {li.get('why')}",
     ]
     if chain:

@@ -10,7 +10,9 @@ understands. Schema 1 (every key is always present; a value that is not known is
     machine           {id, hostname, gpu_name, num_gpus} or null before Vast was read
     listing           {listed, why, price_usd_per_gpu_hour (what Vast shows), target_price_usd_per_gpu_hour
                        (the rules' price before guard rails), desired_price_usd_per_gpu_hour (after them),
-                       rule (the step that set the price last), reasons: [{step, text}],
+                       rule (the pricing step that set the published price last: base, schedule,
+                       market, idle_decay or the guard rail that acted, e.g. guard.max_change),
+                       reasons: [{step, text}],
                        min_bid_usd_per_gpu_hour, desired_min_bid_usd_per_gpu_hour, end_date (ISO or null),
                        warnings: [str]}
     contracts         {running, on_demand, latest_end (ISO or null), gpu_occupancy}
@@ -64,7 +66,6 @@ def _iso(value: datetime | float | None) -> str | None:
 def _listing(machine: MachineState | None, plan: Plan | None, health_ok: bool | None) -> dict[str, object]:
     reasons = [{"step": r.step, "text": r.text} for r in plan.reasons] if plan else []
     desired = plan.desired if plan else None
-    price_steps = [r for r in (plan.reasons if plan else ()) if not r.step.startswith("health")]
     if machine is None:
         why = "Vast not read yet"
     elif machine.listed:
@@ -81,7 +82,7 @@ def _listing(machine: MachineState | None, plan: Plan | None, health_ok: bool | 
         "price_usd_per_gpu_hour": machine.listed_gpu_cost if machine else None,
         "target_price_usd_per_gpu_hour": plan.target_price_usd_per_gpu_hour if plan else None,
         "desired_price_usd_per_gpu_hour": desired.price_usd_per_gpu_hour if desired else None,
-        "rule": price_steps[-1].step if price_steps else None,
+        "rule": plan.price_rule if plan else None,
         "reasons": reasons,
         "min_bid_usd_per_gpu_hour": machine.min_bid_price if machine else None,
         "desired_min_bid_usd_per_gpu_hour": desired.min_bid_usd_per_gpu_hour if desired else None,

@@ -254,6 +254,7 @@ class Plan:
     target_price_usd_per_gpu_hour: float | None = None  # before guard rails
     warnings: tuple[str, ...] = field(default=())
     memory: History | None = None  # History after this tick's observations (health streaks...): the agent stores it
+    price_rule: str | None = None  # the pricing step that set the published price last (base, schedule, guard.floor...)
 
 
 @dataclass(frozen=True, slots=True)

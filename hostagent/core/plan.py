@@ -217,4 +217,5 @@ def plan(  # noqa: PLR0917 - the team's agreed signature, positional like the ot
         target_price_usd_per_gpu_hour=decision.target_usd_per_gpu_hour,
         warnings=maint.warnings,
         memory=remember(history, verdict, machine, now),
+        price_rule=decision.rule,
     )

@@ -34,6 +34,7 @@ class PriceDecision:
     target_usd_per_gpu_hour: float  # before the guard rails
     min_bid_usd_per_gpu_hour: float | None  # None: leave Vast's min bid alone
     reasons: tuple[Reason, ...]
+    rule: str = "base"  # the step that set the price last: what `status` names as "the rule that set it"
 
 
 def usd(value: float) -> str:
@@ -252,4 +253,17 @@ def price(
     reasons.extend(guards)
     if bid is not None:
         bid = min(bid, final)  # already implied by the guard order; stated so the invariant is local
-    return PriceDecision(final, target, bid, tuple(reasons))
+    rule = _setting_step(base, ((reasons[1], scheduled), (reasons[2], relative), (reasons[3], target)), guards)
+    return PriceDecision(final, target, bid, tuple(reasons), rule)
+
+
+def _setting_step(base: float, steps: tuple[tuple[Reason, float], ...], guards: list[Reason]) -> str:
+    """The last step that moved the price; a guard rail that acted (they leave a reason only then) wins."""
+    rule, previous = "base", base
+    for reason, value in steps:
+        matched_rule = reason.step == "schedule" and reason.text.startswith("rule ")
+        if matched_rule or abs(value - previous) > 1e-9:
+            rule = reason.step
+        previous = value
+    acting = [r.step for r in guards if r.step != "guard"]
+    return acting[-1] if acting else rule

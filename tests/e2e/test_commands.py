@@ -40,7 +40,8 @@ def test_status_shows_every_section_from_a_real_agent_run(env: Env, capsys: pyte
     assert "machine 4242 demo-h100-01 · 8× H100 SXM · enforce mode" in out
     assert "agent     NOT RUNNING · last tick" in out
     assert "listing   LISTED at $2.00/GPU/h" in out
-    assert "base: H100 SXM: $2.00 (pricing.models)" in out  # the rule that set the price
+    assert "publish $2.00 (set by base)" in out  # the rule that set the price
+    assert "base: H100 SXM: $2.00 (pricing.models)" in out
     assert "health    ok · 8/8 GPUs ok · fake backend" in out
     assert out.count("NVIDIA") == 0
     assert out.count(" ok       ") == 8
@@ -66,6 +67,7 @@ def test_status_json_follows_schema_1(env: Env, capsys: pytest.CaptureFixture[st
     assert view["stale"] is False
     assert view["agent"]["schema"] == 1
     assert view["agent"]["listing"]["listed"] is True
+    assert view["agent"]["listing"]["rule"] == "base"
     assert len(view["agent"]["health"]["gpus"]) == 8
     assert view["next_maintenance"]["name"] == "weekly reboot"
     earnings = view["earnings"]

@@ -327,3 +327,21 @@ def test_no_path_publishes_a_price_outside_floor_and_ceiling_or_a_min_bid_above_
     assert bounds.floor_usd_per_gpu_hour <= decision.price_usd_per_gpu_hour <= bounds.ceiling_usd_per_gpu_hour
     if decision.min_bid_usd_per_gpu_hour is not None:
         assert bounds.floor_usd_per_gpu_hour <= decision.min_bid_usd_per_gpu_hour <= decision.price_usd_per_gpu_hour
+
+
+def test_the_decision_names_the_step_that_set_the_published_price() -> None:
+    """`status` shows this as "the rule that set it": the last step that moved the price, or a guard that acted."""
+    assert price(BASE, machine(), None, NOW, History()).rule == "base"
+    evening = ScheduleRule("evening", start=time(0), end=time(0), multiplier=1.0)  # matches, even at x1
+    assert price(replace(BASE, rules=(evening,)), machine(), None, NOW, History()).rule == "schedule"
+    with_market = replace(BASE, market=MARKET_ON)
+    assert price(with_market, machine(), market(1.5, 1.6, 1.7), NOW, History()).rule == "market"
+    assert price(with_market, machine(), market(1.5), NOW, History()).rule == "base"  # skipped: base stands
+    idle = History(last_rented_at=ago(hours=7))
+    assert price(replace(BASE, idle_decay=DECAY_ON), machine(), None, NOW, idle).rule == "idle_decay"
+    capped = replace(BASE, guard=replace(NO_GUARD, max_change_pct=15))
+    assert price(capped, machine(), None, NOW, History(last_published_price_usd_per_gpu_hour=1.00)).rule == (
+        "guard.max_change"
+    )
+    floored = replace(BASE, models=((GPU_NAME, 0.001),))
+    assert price(floored, machine(), None, NOW, History()).rule == "guard.floor"

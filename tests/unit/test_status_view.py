@@ -54,3 +54,30 @@ def test_a_tick_from_a_clock_ahead_of_ours_says_so_instead_of_a_negative_age() -
         "recent_actions": [], "earnings": {"today_usd": 0.0, "last_7d_usd": 0.0, "last_30d_usd": 0.0, "days": []},
     }
     assert "3.0 days AHEAD of this clock" in render_status(view)
+
+
+def test_a_contract_running_into_the_next_window_shows_its_end_and_a_warning() -> None:
+    warning = "a contract ends 2026-11-29 19:00 UTC, after window 'weekly reboot' starts 2026-11-29 02:00 UTC"
+    view = {
+        "daemon": {"running": True, "pid": 7}, "tick_at": "2026-11-26T10:00:00+00:00", "tick_age_s": 5.0,
+        "stale": False,
+        "agent": {
+            "schema": 1, "mode": "enforce",
+            "machine": {"id": 4242, "hostname": "h", "gpu_name": "H100 SXM", "num_gpus": 8},
+            "listing": {"listed": True, "why": "listed", "price_usd_per_gpu_hour": 2.0, "rule": "market",
+                        "target_price_usd_per_gpu_hour": 2.0, "desired_price_usd_per_gpu_hour": 2.0,
+                        "reasons": [], "min_bid_usd_per_gpu_hour": 1.0, "end_date": None, "warnings": [warning]},
+            "contracts": {"running": 2, "on_demand": 2, "latest_end": "2026-11-29T19:00:00+00:00",
+                          "gpu_occupancy": "D D x x x x x x"},
+            "maintenance": {"vast_windows": [], "contract_runs_into_window": True},
+            "health": {"ok": True, "gpus": []},
+        },
+        "next_maintenance": {"name": "weekly reboot", "start": "2026-11-29T02:00:00+00:00",
+                             "end": "2026-11-29T04:00:00+00:00", "category": "software", "active": False},
+        "recent_actions": [], "earnings": {"today_usd": 0.0, "last_7d_usd": 0.0, "last_30d_usd": 0.0, "days": []},
+    }
+    text = render_status(view)
+    assert "(set by market)" in text
+    assert "latest ends 2026-11-29 19:00 UTC" in text
+    assert f"WARNING: {warning}" in text
+    assert "WARNING: a running contract ends after the next window starts" in text
