@@ -24,7 +24,7 @@ import httpx
 from hostagent.clock import SystemClock
 from hostagent.config.load import load_config
 from hostagent.config.model import Config
-from hostagent.errors import ConfigError, HostagentError, SecretError, VastAuthError, VastError
+from hostagent.errors import ConfigError, HostagentError, SecretError, VastAuthError, VastError, VastRateLimited
 from hostagent.hardware import build_hardware
 from hostagent.hardware.nvml_fields import DEVICE_ACCESS_HINT
 from hostagent.vast.auth import CREDENTIAL_NAME, ENV_VAR, load_api_key
@@ -123,6 +123,10 @@ def _scope(name: str, call: Callable[[], object]) -> Check:
         return Check(f"scope {name}", FAIL, f"refused: {exc}",
                      "the key is revoked or lacks this permission: create a key with it in the Vast console "
                      "(Account -> API Keys) and install it")
+    except VastRateLimited as exc:
+        # Vast answers 429 only to a key it accepted; a running agent shares the key's per-endpoint limits.
+        return Check(f"scope {name}", WARN, f"accepted, but rate limited now ({exc})",
+                     "run `hostagent doctor` again in a minute to see the call itself work")
     except VastError as exc:
         return Check(f"scope {name}", FAIL, str(exc), "retry later; if it persists, check status.vast.ai")
     return Check(f"scope {name}", OK, "works")

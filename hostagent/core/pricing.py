@@ -136,6 +136,8 @@ def idle_decay_price(
     idle_since = history.last_rented_at or history.first_seen_at
     if idle_since is None:
         return current, Reason("idle_decay", "idle time unknown yet: no cut")
+    if idle_since > now:  # the wall clock went back (fault 19): no idle time can be measured yet
+        return current, Reason("idle_decay", f"idle since {idle_since:%Y-%m-%d %H:%M} UTC, after now: no cut")
     idle_h = (now - idle_since).total_seconds() / 3600.0
     reached = [step for step in sorted(cfg.steps, key=lambda s: s.after_h) if step.after_h <= idle_h]
     if not reached:

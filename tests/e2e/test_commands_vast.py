@@ -15,7 +15,7 @@ from commands_env import REPO, write_world
 
 from hostagent.cli import main
 from hostagent.store import StateStore
-from hostagent.testing.emulator import DEMO_MACHINE_ID, Emulator
+from hostagent.testing.emulator import DEMO_MACHINE_ID, Emulator, Fault
 
 
 @pytest.fixture
@@ -105,6 +105,18 @@ def test_doctor_passes_every_check_against_the_emulator_with_fake_gpus(
                            "scope show_earnings", "state dir", "clock"}
     assert all(c["status"] == "ok" for c in checks.values())
     assert "8 GPU(s)" in checks["gpus"]["detail"]
+
+
+def test_doctor_counts_a_rate_limited_scope_as_a_warning_not_a_refused_key(
+    config: Path, emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 429 (say the running agent just searched offers) means Vast accepted the key: warn, exit 0."""
+    emu.inject(Fault("status", path_contains="bundles", status=429, retry_after="60"))
+    code, out, _ = cli(capsys, config, "doctor")
+    assert code == 0, out
+    assert "warn  scope search_offers" in out
+    assert "rate limited" in out
+    assert "fail" not in out
 
 
 def test_doctor_names_the_chmod_fix_for_a_world_readable_key_file(

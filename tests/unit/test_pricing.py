@@ -345,3 +345,10 @@ def test_the_decision_names_the_step_that_set_the_published_price() -> None:
     )
     floored = replace(BASE, models=((GPU_NAME, 0.001),))
     assert price(floored, machine(), None, NOW, History()).rule == "guard.floor"
+
+
+def test_idle_decay_cuts_nothing_when_the_clock_went_back_before_the_last_rental() -> None:
+    decision = price(replace(BASE, idle_decay=DECAY_ON), machine(), None, NOW,
+                     History(last_rented_at=NOW + timedelta(days=3)))
+    assert decision.price_usd_per_gpu_hour == 2.00
+    assert "after now: no cut" in steps(decision)["idle_decay"]
