@@ -6,11 +6,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from hostagent.cli import main
+from hostagent.testing.emulator import Emulator
+
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_the_demo_prints_listing_rentals_decay_overheating_maintenance_cleanup_earnings_and_status(
-    tmp_path: Path,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     state = tmp_path / "demo"
     done = subprocess.run(
@@ -40,6 +45,21 @@ def test_the_demo_prints_listing_rentals_decay_overheating_maintenance_cleanup_e
     assert (state / "state" / "state.db").is_file()
     assert (state / "demo.toml").is_file()  # so status/journal/earnings can be tried on the demo's state
     assert "hostagent-demo-key" not in out + done.stderr
+
+    # The operator commands work against the state the demo wrote.
+    demo_config = state / "demo.toml"
+    for args in (["status"], ["status", "--json"], ["earnings", "--days", "3"], ["journal", "--limit", "5"],
+                 ["maint", "list"]):
+        assert main(["--config", str(demo_config), *args]) == 0, args
+        assert capsys.readouterr().out, args
+    with Emulator(rate_limits=False) as emu:  # the demo's own emulator is gone: plan and doctor ask a fresh one
+        live = tmp_path / "demo-live.toml"
+        live.write_text(demo_config.read_text().replace('"http://127.0.0.1:8765"', f'"{emu.url}"'))
+        monkeypatch.setenv("VAST_API_KEY", emu.api_key)
+        assert main(["--config", str(live), "plan"]) == 0
+        assert "list_machine" in capsys.readouterr().out
+        assert main(["--config", str(live), "doctor"]) == 0
+        assert "fail" not in capsys.readouterr().out
 
 
 def test_the_demo_refuses_a_state_directory_that_is_not_empty(tmp_path: Path) -> None:
