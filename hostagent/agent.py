@@ -240,7 +240,9 @@ class Agent:
         machine = self.machine
         if not cfg.enabled or machine is None:
             return
-        query = peer_query(machine.gpu_name, machine.num_gpus, cfg.search_limit, machine.id)
+        query = peer_query(
+            machine.gpu_name, machine.num_gpus, cfg.search_limit, machine.id, verified_only=cfg.verified_only
+        )
         try:
             offers = self.gate.call("search_offers", now, lambda: self.market.search_offers(query))
         except (VastError, ApiDeferred) as exc:

@@ -39,15 +39,18 @@ def earnings_query(start: datetime, end: datetime, machine_id: int | None) -> di
     return {"owner": "me", "sday": epoch_day(start), "eday": epoch_day(end), "machid": machine_id}
 
 
-def peer_query(gpu_name: str, num_gpus: int, limit: int, exclude_machine_id: int | None) -> dict[str, object]:
+def peer_query(
+    gpu_name: str, num_gpus: int, limit: int, exclude_machine_id: int | None, *, verified_only: bool = True
+) -> dict[str, object]:
     """A bundles query (API.md §6) for on-demand offers of the same GPU model and count, cheapest first.
 
     Keeps the CLI's default filters (verified, not external, rentable) and its value encoding: plain
     numbers travel as strings (`{"eq": "8"}`). Sorting by price means a truncated result (`limit`
-    reached) still holds the cheapest competitors.
+    reached) still holds the cheapest competitors. `verified_only=False` drops the verified filter, as
+    the CLI's `verified=any` does.
     """
-    query: dict[str, object] = {
-        "verified": {"eq": True},
+    query: dict[str, object] = {"verified": {"eq": True}} if verified_only else {}
+    query |= {
         "external": {"eq": False},
         "rentable": {"eq": True},
         "gpu_name": {"eq": gpu_name},

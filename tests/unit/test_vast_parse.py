@@ -128,3 +128,8 @@ def test_the_peer_query_uses_wire_operators_and_string_numbers() -> None:
     assert ops <= {"eq", "neq", "gt", "gte", "lt", "lte", "in", "notin"}
     assert "machine_id" not in peer_query("H100 SXM", 8, 50, None)
     json.dumps(q)
+
+
+def test_the_peer_query_asks_for_verified_peers_only_when_the_config_says_so() -> None:
+    assert peer_query("H100 SXM", 8, 50, 4242)["verified"] == {"eq": True}
+    assert "verified" not in peer_query("H100 SXM", 8, 50, 4242, verified_only=False)
