@@ -24,6 +24,8 @@ from hostagent.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from hostagent.commands import config_or_report
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from hostagent.config.model import Config
     from hostagent.core.maintenance import ConcreteWindow
     from hostagent.vast.client import VastClient
@@ -223,7 +225,6 @@ def _journal(config: Config, what: str, why: str, result: str, ok: bool) -> None
 def _add(config: Config, client: VastClient, args: argparse.Namespace) -> int:
     from hostagent.core.maintenance import VAST_HORIZON, matches, upcoming_windows, vast_duration_h  # noqa: PLC0415
     from hostagent.core.model import VastMaintenance  # noqa: PLC0415
-    from hostagent.errors import VastError  # noqa: PLC0415
 
     try:
         window = _window_from_args(args)
@@ -247,19 +248,11 @@ def _add(config: Config, client: VastClient, args: argparse.Namespace) -> int:
         print("nothing sent")
         return EXIT_FAILURE
     what = f"schedule_maint machine {machine_id} start {window.start.isoformat()} duration_h {hours:g}"
-    try:
-        client.schedule_maint(machine_id, window.start.timestamp(), hours, window.category)
-    except VastError as exc:
-        _journal(config, what, "hostagent maint add", str(exc), ok=False)
-        print(f"hostagent maint add: Vast refused: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
-    _journal(config, what, "hostagent maint add", "scheduled", ok=True)
-    print("scheduled")
-    return EXIT_OK
+    return _send(config, "add", what, "scheduled",
+                 lambda: client.schedule_maint(machine_id, window.start.timestamp(), hours, window.category))
 
 
 def _cancel(config: Config, client: VastClient, yes: bool) -> int:
-    from hostagent.errors import VastError  # noqa: PLC0415
 
     machine_id = _machine_id(config, client)
     if machine_id is None:
@@ -270,13 +263,21 @@ def _cancel(config: Config, client: VastClient, yes: bool) -> int:
     if not _confirm("Cancel them now?", yes):
         print("nothing sent")
         return EXIT_FAILURE
-    what = f"cancel_maint machine {machine_id}"
+    return _send(config, "cancel", f"cancel_maint machine {machine_id}", "cancelled",
+                 lambda: client.cancel_maint(machine_id))
+
+
+def _send(config: Config, action: str, what: str, done: str, call: Callable[[], None]) -> int:
+    """One operator write to Vast, journaled either way (kind `operator`)."""
+    from hostagent.errors import VastError  # noqa: PLC0415
+
+    why = f"hostagent maint {action}"
     try:
-        client.cancel_maint(machine_id)
+        call()
     except VastError as exc:
-        _journal(config, what, "hostagent maint cancel", str(exc), ok=False)
-        print(f"hostagent maint cancel: Vast refused: {exc}", file=sys.stderr)
+        _journal(config, what, why, str(exc), ok=False)
+        print(f"{why}: Vast refused: {exc}", file=sys.stderr)
         return EXIT_FAILURE
-    _journal(config, what, "hostagent maint cancel", "cancelled", ok=True)
-    print("cancelled")
+    _journal(config, what, why, done, ok=True)
+    print(done)
     return EXIT_OK
