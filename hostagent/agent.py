@@ -75,7 +75,9 @@ class Agent:
         self.metrics = metrics
         self.history = HistoryKeeper(store)
         self.gate = ApiGate(store, retry_after_cap_s=config.vast.retry_after_cap_s, metrics=metrics)
-        self.reconciler = Reconciler(market, store, self.gate, mode=config.agent.mode, metrics=metrics)
+        self.reconciler = Reconciler(
+            market, store, self.gate, mode=config.agent.mode, metrics=metrics, write_grace_s=config.vast.write_grace_s
+        )
         raw_id = store.get(MACHINE_ID_KEY)
         self.machine_id: int | None = config.machine.id or (raw_id if isinstance(raw_id, int) else None)
         self.snapshot: HostSnapshot | None = None
@@ -91,6 +93,7 @@ class Agent:
         """A reloaded config: new rules apply from the next step; the key may be new, so try the API again."""
         self.config = config
         self.reconciler.mode = config.agent.mode
+        self.reconciler.write_grace_s = config.vast.write_grace_s
         if config.machine.id is not None:
             self.machine_id = config.machine.id
         self.gate.reset_auth()

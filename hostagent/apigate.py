@@ -16,7 +16,7 @@ from typing import Protocol, TypeVar
 
 import structlog
 
-from hostagent.errors import HostagentError, VastAuthError, VastError, VastRateLimited
+from hostagent.errors import HostagentError, StateError, VastAuthError, VastError, VastRateLimited
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -92,8 +92,15 @@ class ApiGate:
         self.auth_failed_at = None
         if self.not_before is not None:
             self.not_before = None
-            self._store.put(NOT_BEFORE_KEY, None)
+            self._persist(None)
         return result
+
+    def _persist(self, not_before_s: float | None) -> None:
+        """Keep `not_before` across a restart; a disk that refuses it never stops a Vast call (logged)."""
+        try:
+            self._store.put(NOT_BEFORE_KEY, not_before_s)
+        except StateError as exc:
+            log.error("state_store_failed", step="vast.not_before", error=str(exc))
 
     def _record_error(self, operation: str, now: datetime, exc: VastError) -> None:
         kind = type(exc).__name__
@@ -112,7 +119,7 @@ class ApiGate:
         elif isinstance(exc, VastRateLimited):
             wait_s = exc.retry_after_s if exc.retry_after_s is not None else self._cap_s
             self.not_before = now + timedelta(seconds=max(wait_s, 1.0))
-            self._store.put(NOT_BEFORE_KEY, self.not_before.timestamp())
+            self._persist(self.not_before.timestamp())
             log.warning("vast_rate_limited_deferred", operation=operation, not_before=self.not_before.isoformat())
         else:
             log.warning("vast_call_failed", operation=operation, error_kind=kind, status=exc.status, error=str(exc))

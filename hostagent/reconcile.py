@@ -6,13 +6,22 @@ A lost reply (`VastWriteUncertain`) leaves the intent open; so does a kill mid-c
 resolved at the next tick by reading Vast's state, never by sending again blindly: if the effect is
 there the intent is confirmed, if not it is closed as not applied and the plan asks for it afresh.
 Observe mode journals what it would send (once per distinct action) and sends no write.
+
+Two exceptions to "intent first", both fail-safe:
+- The state disk refuses the intent (full, read-only): an unlist is sent anyway (taking the machine off
+  the market must never depend on the local disk; it is idempotent and the next tick reconciles it from
+  Vast's state), logged at error as `write_sent_without_intent`; every other write is skipped.
+- A maintenance write (a notice to renters, or a cancel that wipes every window) whose reply was lost may
+  still be in flight inside Vast. Its intent stays open, and no other maintenance write is sent for that
+  machine, until `write_grace_s` after it began; only then does Vast's state decide whether it applied.
+  A late cancel would otherwise wipe the notice sent after it, and renters would be notified twice.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import structlog
@@ -26,6 +35,9 @@ from hostagent.ports import Marketplace
 log = structlog.get_logger(__name__)
 
 _MAINT_KINDS = (ActionKind.SCHEDULE_MAINT, ActionKind.CANCEL_MAINT)
+# Writes that are not idempotent: sending one twice notifies renters twice, or wipes a newer window.
+_IN_FLIGHT_KINDS = _MAINT_KINDS
+DEFAULT_WRITE_GRACE_S = 300.0
 
 
 class Intent(Protocol):
@@ -37,6 +49,8 @@ class Intent(Protocol):
     def kind(self) -> str: ...
     @property
     def request(self) -> Mapping[str, object]: ...
+    @property
+    def begun_at(self) -> datetime: ...
 
 
 class ReconcileStore(Protocol):
@@ -85,40 +99,63 @@ class Reconciler:
         *,
         mode: str,
         metrics: ActionMetrics | None = None,
+        write_grace_s: float = DEFAULT_WRITE_GRACE_S,
     ) -> None:
         self._market = market
         self._store = store
         self._gate = gate
         self.mode = mode
         self._metrics = metrics
+        self.write_grace_s = write_grace_s
         self._observed_keys: frozenset[str] = frozenset()
         self._maints: list[VastMaintenance] = []  # Vast's windows as last read during apply
+        # Machines with a maintenance write that may still be in flight: no other maintenance write until
+        # it is resolved. Rebuilt by every resolve_open_intents().
+        self._maint_in_flight: dict[int, str] = {}
 
     # ---- restart safety ---------------------------------------------------------------------
 
     def resolve_open_intents(self, now: datetime) -> list[str]:
-        """Close every intent a crash or a lost reply left open, from Vast's state. Returns one line each."""
-        store = self._store
+        """Close every intent a crash or a lost reply left open, from Vast's state. Returns one line each.
+
+        A maintenance write begun less than `write_grace_s` ago whose effect Vast does not show yet is left
+        open (it may still land), and blocks further maintenance writes for its machine until then.
+        """
         lines: list[str] = []
-        for intent in store.open_intents():
-            request = dict(intent.request)
-            raw_id = request.get("machine_id")
-            machine_id = raw_id if isinstance(raw_id, int) else 0
-            kind = ActionKind(intent.kind)
-            if kind is ActionKind.CLEANUP:
-                held, result = True, "outcome unknown; cleanup is idempotent and runs again on its schedule"
-            else:
-                machine = self._read_machine(machine_id, now)
-                maints = self._read_maints(kind, machine_id, now)
-                held = effect_holds(kind, request, machine, maints)
-                result = "confirmed from Vast's state" if held else "not applied (Vast's state); re-planned"
-            store.finish_action(intent.id, now, result, held)
-            store.journal(
-                now, "intent_resolved", f"{kind.value} machine {machine_id}", "an earlier write had no recorded end",
-                request=request, result=result, ok=held, action_key=intent.action_key,
-            )
-            lines.append(f"{intent.action_key}: {result}")
+        self._maint_in_flight = {}
+        for intent in self._store.open_intents():
+            line = self._resolve(intent, now)
+            if line is not None:
+                lines.append(line)
         return lines
+
+    def _resolve(self, intent: Intent, now: datetime) -> str | None:
+        request = dict(intent.request)
+        raw_id = request.get("machine_id")
+        machine_id = raw_id if isinstance(raw_id, int) else 0
+        kind = ActionKind(intent.kind)
+        if kind is ActionKind.CLEANUP:
+            held, result = True, "outcome unknown; cleanup is idempotent and runs again on its schedule"
+        else:
+            machine = self._read_machine(machine_id, now)
+            maints = self._read_maints(kind, machine_id, now)
+            held = effect_holds(kind, request, machine, maints)
+            if not held and kind in _IN_FLIGHT_KINDS and now < intent.begun_at + timedelta(seconds=self.write_grace_s):
+                self._maint_in_flight[machine_id] = f"{kind.value} begun {intent.begun_at.isoformat()}"
+                return None  # may still be in flight inside Vast: neither resolved nor re-sent yet
+            result = "confirmed from Vast's state" if held else "not applied (Vast's state); re-planned"
+        try:
+            self._store.finish_action(intent.id, now, result, held)
+        except StateError as exc:  # the disk refuses: the intent stays open and is resolved at a later tick
+            log.error("intent_resolve_not_stored", intent=intent.action_key, result=result, error=str(exc))
+            if not held and kind in _IN_FLIGHT_KINDS:
+                self._maint_in_flight[machine_id] = f"{kind.value} (its resolution could not be stored)"
+            return f"{intent.action_key}: {result} (not stored)"
+        self._journal_row(
+            now, "intent_resolved", f"{kind.value} machine {machine_id}", "an earlier write had no recorded end",
+            request=request, result=result, ok=held, action_key=intent.action_key,
+        )
+        return f"{intent.action_key}: {result}"
 
     def _read_machine(self, machine_id: int, now: datetime) -> MachineState:
         return self._gate.call("show_machine", now, lambda: self._market.show_machine(machine_id))
@@ -150,6 +187,11 @@ class Reconciler:
             if effect_holds(action.kind, dict(action.params), current, self._maints):
                 outcome.skipped.append(action)
                 continue
+            waiting = self._maint_in_flight.get(action.machine_id) if action.kind in _IN_FLIGHT_KINDS else None
+            if waiting is not None:
+                outcome.failed.append((action, f"waiting: an earlier {waiting} may still be in flight inside Vast"))
+                log.info("write_waits_for_in_flight", action=describe(action), in_flight=waiting)
+                continue
             try:
                 self._send(action, plan, now, outcome)
             except ApiDeferred as exc:
@@ -172,9 +214,9 @@ class Reconciler:
         for action in outcome.would_send:
             if action.key() in self._observed_keys:
                 continue  # already journaled while nothing changed: no flood of identical lines
-            self._store.journal(
+            self._journal_row(
                 now, "would_send", describe(action), action.reason, request=request_of(action),
-                result="observe mode: not sent", action_key=action.key(),
+                result="observe mode: not sent", ok=True, action_key=action.key(),
             )
             log.info("would_send", action=describe(action), why=action.reason)
         self._observed_keys = keys
@@ -185,22 +227,33 @@ class Reconciler:
         reason = self._gate.blocked(now)
         if reason is not None:
             raise ApiDeferred(reason)
-        intent_id = store.begin_action(now, action.key(), action.kind.value, request)
+        try:
+            intent_id: int | None = store.begin_action(now, action.key(), action.kind.value, request)
+        except StateError as exc:
+            if action.kind is not ActionKind.UNLIST:
+                log.error("write_skipped_intent_not_stored", action=describe(action), error=str(exc))
+                outcome.failed.append((action, f"not sent: its intent could not be stored ({exc})"))
+                return
+            log.error("write_sent_without_intent", action=describe(action), error=str(exc),
+                      why="an unlist never waits for the local disk; Vast's state reconciles it next tick")
+            intent_id = None
         try:
             result = self._gate.call(action.kind.value, now, lambda: self._call(action, plan))
         except VastWriteUncertain as exc:
             # Left open on purpose: the next tick reads Vast's state instead of sending again.
             self._journal(now, action, request, f"reply lost ({exc}); Vast's state decides next tick", ok=False)
             outcome.failed.append((action, str(exc)))
+            if action.kind in _IN_FLIGHT_KINDS:
+                self._maint_in_flight[action.machine_id] = f"{action.kind.value} begun {now.isoformat()}"
             return
         except (VastError, ValueError, KeyError) as exc:
-            store.finish_action(intent_id, now, str(exc), False)
+            self._finish(intent_id, now, str(exc), ok=False)
             self._journal(now, action, request, f"failed: {exc}", ok=False)
             outcome.failed.append((action, str(exc)))
             if isinstance(exc, VastAuthError):
                 raise
             return
-        store.finish_action(intent_id, now, result, True)
+        self._finish(intent_id, now, result, ok=True)
         self._journal(now, action, request, result, ok=True)
         if action.kind is ActionKind.CLEANUP:
             outcome.deleted_contracts = int(result.split()[0]) if result[:1].isdigit() else None
@@ -264,24 +317,40 @@ class Reconciler:
         if action.kind in _MAINT_KINDS:
             self._maints = list(maints)
         if not effect_holds(action.kind, dict(action.params), machine, maints):
-            self._store.journal(
+            self._journal_row(
                 now, "mismatch", describe(action), "read back after the write",
                 request=request_of(action), result=f"Vast shows {_summary(machine)}", ok=False,
                 action_key=action.key(),
             )
             log.warning("readback_mismatch", action=describe(action), machine=_summary(machine))
 
-    def _journal(self, now: datetime, action: Action, request: dict[str, object], result: str, *, ok: bool) -> None:
+    def _finish(self, intent_id: int | None, now: datetime, result: str, *, ok: bool) -> None:
+        """Close the intent; a disk that refuses leaves it open, and Vast's state resolves it at a later tick."""
+        if intent_id is None:
+            return
         try:
-            self._store.journal(
-                now, action.kind.value, describe(action), action.reason, request=request, result=result, ok=ok,
-                action_key=action.key(),
-            )
+            self._store.finish_action(intent_id, now, result, ok)
         except StateError as exc:
-            log.error("journal_write_failed", error=str(exc))
+            log.error("intent_finish_not_stored", intent_id=intent_id, result=result, error=str(exc))
+
+    def _journal(self, now: datetime, action: Action, request: dict[str, object], result: str, *, ok: bool) -> None:
+        self._journal_row(
+            now, action.kind.value, describe(action), action.reason, request=request, result=result, ok=ok,
+            action_key=action.key(),
+        )
         if self._metrics is not None:
             self._metrics.observe_action(action.kind.value, "ok" if ok else "error")
         log.info("action", action=describe(action), why=action.reason, result=result, ok=ok)
+
+    def _journal_row(
+        self, now: datetime, kind: str, what: str, why: str, *, request: Mapping[str, object], result: str, ok: bool,
+        action_key: str,
+    ) -> None:
+        """A journal row; a disk that refuses it is logged at error and never stops a write or the loop."""
+        try:
+            self._store.journal(now, kind, what, why, request=request, result=result, ok=ok, action_key=action_key)
+        except StateError as exc:
+            log.error("journal_write_failed", kind=kind, what=what, error=str(exc))
 
 
 def _summary(machine: MachineState) -> str:

@@ -29,6 +29,9 @@ class VastConfig:
     max_attempts: int = 4  # total attempts for retryable failures, the first included
     max_retry_time_s: float = 30.0  # all attempts of one call; plus one read timeout, under TimeoutStopSec
     retry_after_cap_s: float = 60.0  # a longer Retry-After defers to a later tick instead
+    # A maintenance write whose reply was lost may still land inside Vast this long after it was sent
+    # (Vast sits behind a proxy that keeps an origin request up to 100 s): not declared lost before then.
+    write_grace_s: float = 300.0
 
 
 @dataclass(frozen=True)

@@ -139,6 +139,7 @@ FIELD_CHECKS: dict[tuple[type, str], FieldCheck] = {
     (VastConfig, "max_attempts"): between(1, 20),
     (VastConfig, "max_retry_time_s"): positive,
     (VastConfig, "retry_after_cap_s"): not_negative,
+    (VastConfig, "write_grace_s"): between(1, 86400),
     (MachineConfig, "id"): at_least(1),
     (MachineConfig, "hostname"): non_empty,
     (HardwareConfig, "nvml_deadline_s"): positive,
@@ -256,6 +257,14 @@ def _pricing(cfg: PricingConfig) -> Problems:
     return problems
 
 
+def _vast(cfg: VastConfig) -> Problems:
+    longest_s = cfg.connect_timeout_s + cfg.read_timeout_s + cfg.max_retry_time_s
+    if cfg.write_grace_s <= longest_s:
+        return [("write_grace_s", f"must be longer than the longest request can take: connect_timeout_s + "
+                 f"read_timeout_s + max_retry_time_s = {longest_s:g} s")]
+    return []
+
+
 def _hardware(cfg: HardwareConfig) -> Problems:
     if cfg.backend == "fake" and cfg.fake_file is None:
         return [("fake_file", 'required when backend = "fake" (a TOML or JSON file describing the fake GPUs)')]
@@ -294,6 +303,7 @@ def _maintenance(cfg: MaintenanceConfig) -> Problems:
 
 
 OBJECT_CHECKS: dict[type, ObjectCheck] = {
+    VastConfig: _vast,
     PriceBounds: _bounds,
     GuardConfig: _bounds,
     ScheduleRule: _rule,
