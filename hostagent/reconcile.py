@@ -85,6 +85,7 @@ class ApplyOutcome:
     skipped: list[Action] = field(default_factory=list)  # Vast already showed the effect
     failed: list[tuple[Action, str]] = field(default_factory=list)
     would_send: list[Action] = field(default_factory=list)  # observe mode
+    waiting: list[tuple[Action, str]] = field(default_factory=list)  # behind a write that may still be in flight
     deferred: str | None = None  # why the rest was not sent (auth refused, rate limited)
     machine_after: MachineState | None = None
     deleted_contracts: int | None = None
@@ -189,7 +190,7 @@ class Reconciler:
                 continue
             waiting = self._maint_in_flight.get(action.machine_id) if action.kind in _IN_FLIGHT_KINDS else None
             if waiting is not None:
-                outcome.failed.append((action, f"waiting: an earlier {waiting} may still be in flight inside Vast"))
+                outcome.waiting.append((action, f"an earlier {waiting} may still be in flight inside Vast"))
                 log.info("write_waits_for_in_flight", action=describe(action), in_flight=waiting)
                 continue
             try:

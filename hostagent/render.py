@@ -192,6 +192,7 @@ def _actions(view: dict[str, Any]) -> list[str]:
     last = doc.get("last_actions") or {}
     lines += [_cut(f"          last tick failed: {f}") for f in last.get("failed", [])]
     lines += [_cut(f"          would send (observe mode): {w}") for w in last.get("would_send", [])]
+    lines += [_cut(f"          waiting: {w}") for w in last.get("waiting", [])]
     if last.get("deferred"):
         lines.append(f"          deferred: {last['deferred']}")
     return lines

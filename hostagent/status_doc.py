@@ -26,7 +26,7 @@ understands. Schema 1 (every key is always present; a value that is not known is
                        on_vast: {image, price_usd_per_gpu_hour} or null}
     api               {blocked (why no call is made now, or null), auth_ok, not_before, last_error, last_ok_at,
                        problem (why the last reconcile could not run, or null)}
-    last_actions      {sent: [str], failed: [str], would_send: [str], deferred: str or null}
+    last_actions      {sent: [str], failed: [str], would_send: [str], waiting: [str], deferred: str or null}
 """
 
 from __future__ import annotations
@@ -155,11 +155,12 @@ def _default_job(config: Config, machine: MachineState | None) -> dict[str, obje
 
 def _actions(outcome: ApplyOutcome | None) -> dict[str, object]:
     if outcome is None:
-        return {"sent": [], "failed": [], "would_send": [], "deferred": None}
+        return {"sent": [], "failed": [], "would_send": [], "waiting": [], "deferred": None}
     return {
         "sent": [describe(a) for a in outcome.sent],
         "failed": [f"{describe(a)}: {why}" for a, why in outcome.failed],
         "would_send": [describe(a) for a in outcome.would_send],
+        "waiting": [f"{describe(a)}: {why}" for a, why in outcome.waiting],
         "deferred": outcome.deferred,
     }
 

@@ -152,7 +152,9 @@ def test_a_cancel_still_in_flight_is_not_resent_and_the_new_notice_goes_out_once
 
         w.clock.advance(60)  # inside the grace: the cancel is not declared lost, nothing is re-sent
         agent = w.agent()  # a restart, as the kill test does
-        agent.reconcile(w.clock.now())
+        outcome = agent.reconcile(w.clock.now())
+        assert outcome is not None
+        assert sorted(a.kind.value for a, _ in outcome.waiting) == ["cancel_maint", "schedule_maint"]
         assert len(agent.store.open_intents()) == 1
         assert [r.path for r in w.emu.requests if "cancel_maint" in r.path] == [
             f"/api/v0/machines/{w.machine.id}/cancel_maint/"

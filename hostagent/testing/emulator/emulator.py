@@ -160,6 +160,7 @@ class Emulator:
             if fault is not None:
                 reply = faults.after(fault, reply)
         record.status = reply.status
+        record.answered_at_s = self.clock.monotonic()
         return reply
 
     def _answer(self, method: str, path: str, raw_query: dict[str, str], headers: dict[str, str],

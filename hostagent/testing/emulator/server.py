@@ -26,6 +26,8 @@ class RecordedRequest:
     at_s: float  # the emulator clock's monotonic time
     raw_body: bytes = field(default=b"", repr=False)
     status: int | None = None  # filled in once answered (0: connection dropped)
+    # When Vast acted on it (after a `delay` fault, long after `at_s`, maybe after the client gave up).
+    answered_at_s: float | None = None
 
     def to_json(self) -> dict[str, object]:
         return {"method": self.method, "path": self.path, "query": self.query, "headers": self.headers,
