@@ -24,7 +24,16 @@ import httpx
 from hostagent.clock import SystemClock
 from hostagent.config.load import load_config
 from hostagent.config.model import Config
-from hostagent.errors import ConfigError, HostagentError, SecretError, VastAuthError, VastError, VastRateLimited
+from hostagent.config.network import HTTPS_FIX
+from hostagent.errors import (
+    ConfigError,
+    HostagentError,
+    SecretError,
+    VastAuthError,
+    VastError,
+    VastInsecureURL,
+    VastRateLimited,
+)
 from hostagent.hardware import build_hardware
 from hostagent.hardware.nvml_fields import DEVICE_ACCESS_HINT
 from hostagent.vast.auth import CREDENTIAL_NAME, ENV_VAR, load_api_key
@@ -136,7 +145,11 @@ def check_api(config: Config, key: str, transport: httpx.BaseTransport | None = 
     """Reachability, then one read per scope the agent needs (nothing is written)."""
     cfg = dataclasses.replace(config.vast, max_attempts=1, max_retry_time_s=15.0)
     now = datetime.now(timezone.utc)
-    with VastClient(config.vast.api_url, key, cfg=cfg, transport=transport) as client:
+    try:
+        client = VastClient(config.vast.api_url, key, cfg=cfg, transport=transport)
+    except VastInsecureURL as exc:  # refused before any connection: the key would travel in clear text
+        return [Check("api", FAIL, str(exc), f"vast.api_url: {HTTPS_FIX}")]
+    with client:
         try:
             user = client.show_user()
         except VastAuthError as exc:

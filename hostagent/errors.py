@@ -18,7 +18,8 @@
             ├── VastNotFound        404
             ├── VastClientError     other 4xx; carries Vast's `msg`
             ├── VastFailure         HTTP 200 with `success: false`; carries Vast's `msg`
-            └── VastBadReply        non-JSON, HTML, truncated, or a missing / wrongly typed field (`.field`)
+            ├── VastBadReply        non-JSON, HTML, truncated, or a missing / wrongly typed field (`.field`)
+            └── VastInsecureURL     the API URL would send the key in clear text (http:// off loopback): nothing sent
 """
 
 from __future__ import annotations
@@ -129,3 +130,7 @@ class VastBadReply(VastPermanent):
     ) -> None:
         self.field = field
         super().__init__(message, endpoint=endpoint, status=status)
+
+
+class VastInsecureURL(VastPermanent):
+    """The API URL is not https:// (plain http:// is allowed to loopback only): refused before any connection."""
