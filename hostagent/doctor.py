@@ -1,8 +1,9 @@
 """The checks behind `hostagent doctor`: each returns `Check(name, status, detail, fix)`.
 
 Every check is read-only: NVML and GPU count, device access, config, key file, API reachability and
-the key's scopes (one read call per scope), the state directory, and the clock against Vast's HTTP
-`Date` header. A check that cannot run because an earlier one failed says so instead of guessing.
+the key's scopes (one read call per scope), the state directory, the metrics endpoint kept on loopback,
+and the clock against Vast's HTTP `Date` header. A check that cannot run because an earlier one failed says
+so instead of guessing.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import httpx
 from hostagent.clock import SystemClock
 from hostagent.config.load import load_config
 from hostagent.config.model import Config
-from hostagent.config.network import HTTPS_FIX
+from hostagent.config.network import HTTPS_FIX, metrics_exposure
 from hostagent.errors import (
     ConfigError,
     HostagentError,
@@ -188,6 +189,17 @@ def check_state_dir(state_dir: Path) -> Check:
     return Check("state dir", OK, f"{state_dir} writable")
 
 
+def check_metrics(config: Config) -> Check:
+    """The metrics endpoint on loopback (or off): the page has no authentication."""
+    if not config.metrics.enabled:
+        return Check("metrics", OK, "endpoint disabled")
+    exposure = metrics_exposure(config.metrics.address)
+    if exposure is not None:
+        problem, _, fix = exposure.partition(": ")
+        return Check("metrics", FAIL, f"metrics.address {problem}", fix)
+    return Check("metrics", OK, f"{config.metrics.address} (loopback only)")
+
+
 def check_clock(api_url: str, transport: httpx.BaseTransport | None = None) -> Check:
     """Local UTC against the `Date` header of any reply from Vast (no key sent)."""
     try:
@@ -226,5 +238,5 @@ def run_checks(path: str | None, environ: Mapping[str, str] = os.environ) -> lis
         checks.append(Check("api", FAIL, "skipped: no usable API key", key_check.fix))
     else:
         checks += check_api(config, key)
-    checks += [check_state_dir(config.agent.state_dir), check_clock(config.vast.api_url)]
+    checks += [check_state_dir(config.agent.state_dir), check_metrics(config), check_clock(config.vast.api_url)]
     return checks

@@ -4,6 +4,7 @@
     ├── ConfigError                 bad config: every problem, each with file and dotted path (exit 78)
     ├── SecretError                 the API key file is unsafe or missing (exit 78); never holds the key
     ├── StateError                  the state store could not be written or read (the agent goes on)
+    │   └── StateAccessError        this user may not write it (read-only file, directory or file system): exit 77
     ├── LockHeldError               another agent holds the state directory
     ├── HardwareError               the hardware layer could not start at all (not a per-GPU failure)
     └── VastError                   anything from Vast's API; `.endpoint` names the operation
@@ -43,6 +44,10 @@ class SecretError(HostagentError):
 
 class StateError(HostagentError):
     """A state store operation failed (disk full, corrupt file, locked)."""
+
+
+class StateAccessError(StateError):
+    """The state store cannot be written by this process: refused at start, since nothing could be stored."""
 
 
 class LockHeldError(HostagentError):

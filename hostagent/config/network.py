@@ -55,6 +55,6 @@ def metrics_exposure(address: str) -> str | None:
     if not host or is_loopback_host(host):
         return None
     return (
-        f"metrics.address {address} serves /metrics without authentication to every network this host is on: "
-        "bind 127.0.0.1 and scrape through a reverse proxy with TLS and authentication, or firewall the port"
+        f"{address} serves /metrics without authentication beyond this host: bind 127.0.0.1 and scrape "
+        "through a reverse proxy with TLS and authentication, or firewall the port to the scraper"
     )

@@ -1,48 +1,24 @@
 """An operator who is not the service user gets one line saying what to run instead, and exit 77 (EX_NOPERM).
 
-The state directory is the unit's: mode 0700, owned by the service user. Root ignores file modes, so when the
-tests run as root the command runs as nobody (uid 65534); otherwise the directory is made unreadable to us.
+The state directory is the unit's: mode 0700, owned by the service user; the command runs as another user
+(see other_user.py).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import site
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from other_user import AS_ROOT, run_hostagent
 
 from hostagent.store import StateStore
 
 EX_NOPERM = 77
-NOBODY = 65534
-AS_ROOT = os.geteuid() == 0
-REPO = Path(__file__).resolve().parents[2]
-# hostagent and its dependencies by path, for an interpreter other than this venv's
-PYTHONPATH = os.pathsep.join([str(REPO), *site.getsitepackages()])
-
-
-def interpreter_for_the_operator() -> str:
-    """This Python, or else the system's: a pyenv Python under /root cannot be run by nobody."""
-    if not AS_ROOT:
-        return sys.executable
-    for candidate in (sys.executable, "/usr/bin/python3", "/usr/local/bin/python3"):
-        try:
-            probe = subprocess.run(
-                [candidate, "-c", "import hostagent.cli"], env={"PYTHONPATH": PYTHONPATH}, capture_output=True,
-                check=False, user=NOBODY, group=NOBODY, extra_groups=[], timeout=60,
-            )
-        except OSError:  # not found, or not executable by nobody
-            continue
-        if probe.returncode == 0:
-            return candidate
-    pytest.fail("no Python interpreter that uid 65534 may run: install python3 outside /root")
 
 
 @pytest.fixture
@@ -65,16 +41,6 @@ def world() -> Iterator[Path]:
         shutil.rmtree(root)
 
 
-def operator_runs(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(root), "PYTHONDONTWRITEBYTECODE": "1",
-           "PYTHONPATH": PYTHONPATH}
-    who = {"user": NOBODY, "group": NOBODY, "extra_groups": []} if AS_ROOT else {}
-    return subprocess.run(  # noqa: PLW1510 -- the exit status is what is tested
-        [interpreter_for_the_operator(), "-m", "hostagent", "--config", str(root / "config.toml"), *args],
-        capture_output=True, text=True, env=env, cwd=root, timeout=60, **who,  # type: ignore[call-overload]
-    )
-
-
 @pytest.mark.parametrize(
     "args",
     [("status",), ("status", "--json"), ("journal",), ("earnings",), ("maint", "list")],
@@ -84,7 +50,7 @@ def test_a_command_on_a_state_dir_it_may_not_read_says_to_use_sudo_and_exits_77(
     world: Path, args: tuple[str, ...]
 ) -> None:
     """No traceback: one line naming the directory and the exact command to run with sudo, exit 77."""
-    done = operator_runs(world, *args)
+    done = run_hostagent(world, "--config", str(world / "config.toml"), *args)
     assert done.returncode == EX_NOPERM, done.stderr
     assert "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
