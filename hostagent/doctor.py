@@ -186,6 +186,15 @@ def check_state_dir(state_dir: Path) -> Check:
     except OSError as exc:
         return Check("state dir", FAIL, f"{state_dir} is not writable as uid {os.geteuid()}: {exc.strerror}",
                      f"run the agent as the directory's owner, or `chown` {state_dir} to the agent's user")
+    db = state_dir / "state.db"  # the directory may be writable while the file is not: `run` refuses that (77)
+    try:
+        os.close(os.open(db, os.O_RDWR | os.O_CLOEXEC))
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        uid = os.geteuid()
+        return Check("state dir", FAIL, f"{db} is not writable as uid {uid}: {exc.strerror}",
+                     f"`chown {uid} {db} && chmod 600 {db}`, or run doctor as the agent's user")
     return Check("state dir", OK, f"{state_dir} writable")
 
 

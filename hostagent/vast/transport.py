@@ -18,9 +18,8 @@ from __future__ import annotations
 import json
 import math
 import random
-import ssl
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
@@ -29,13 +28,11 @@ import structlog
 
 from hostagent import __version__
 from hostagent.config.model import VastConfig
-from hostagent.config.network import clear_text_problem
 from hostagent.errors import (
     VastAuthError,
     VastBadReply,
     VastClientError,
     VastError,
-    VastInsecureURL,
     VastNotFound,
     VastRateLimited,
     VastServerError,
@@ -45,6 +42,7 @@ from hostagent.errors import (
 )
 from hostagent.ports import Clock
 from hostagent.vast.query import encode_query
+from hostagent.vast.tls import refuse_clear_text, verified_tls_context
 
 log = structlog.get_logger(__name__)
 
@@ -95,7 +93,7 @@ class Transport:
     ) -> None:
         self._base = base_url.rstrip("/")
         self._key = api_key
-        _refuse_clear_text(self._base, self.scrub)
+        refuse_clear_text(self._base, self.scrub)
         self._cfg = cfg
         self._clock = clock
         self._rng = rng or random.Random()
@@ -105,9 +103,7 @@ class Transport:
         timeout = httpx.Timeout(
             connect=cfg.connect_timeout_s, read=cfg.read_timeout_s, write=cfg.read_timeout_s, pool=cfg.connect_timeout_s
         )
-        # Verification is always on: the context is httpx's default one, made here so that it is explicit and
-        # can be checked (no config key or environment variable turns it off). A test's transport needs none.
-        self.tls_context: ssl.SSLContext | None = httpx.create_ssl_context() if transport is None else None
+        self.tls_context = verified_tls_context() if transport is None else None  # a test's transport needs none
         self._http = httpx.Client(
             timeout=timeout, follow_redirects=False, transport=transport, verify=self.tls_context or True
         )
@@ -292,19 +288,6 @@ class Transport:
         error = VastBadReply(f"{ep.name}: HTTP {response.status_code}: {what}", endpoint=ep.name,
                              status=response.status_code)
         raise _Failed(error, retry=False)
-
-
-def _refuse_clear_text(base_url: str, scrub: Callable[[str], str]) -> None:
-    """Raise VastInsecureURL unless requests to `base_url` go over TLS or stay on loopback.
-
-    Judged on httpx's own parse of the URL (the host it would connect to), before any connection."""
-    try:
-        url = httpx.URL(base_url)
-        problem = clear_text_problem(url.scheme, url.host) if url.host else "no host in the URL"
-    except httpx.InvalidURL as exc:
-        problem = f"not a valid URL ({exc})"
-    if problem is not None:
-        raise VastInsecureURL(scrub(f"refusing the Vast API URL {base_url!r}: {problem}"))
 
 
 def _reject_constant(name: str) -> object:

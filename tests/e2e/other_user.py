@@ -42,10 +42,16 @@ def interpreter() -> str:
 
 def run_hostagent(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """`python -m hostagent ARGS` as nobody (as root) or as us, with no API key in the environment."""
+    return run_python(cwd, "-m", "hostagent", *args)
+
+
+def run_python(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python ARGS` (`-c CODE` when the first is not an option) as nobody (as root) or as us."""
+    argv = list(args) if args and args[0].startswith("-") else ["-c", *args]
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(cwd), "PYTHONDONTWRITEBYTECODE": "1",
            "PYTHONPATH": PYTHONPATH}
     who = {"user": NOBODY, "group": NOBODY, "extra_groups": []} if AS_ROOT else {}
     return subprocess.run(  # noqa: PLW1510 -- the exit status is what the tests check
-        [interpreter(), "-m", "hostagent", *args],
+        [interpreter(), *argv],
         capture_output=True, text=True, env=env, cwd=cwd, timeout=120, **who,  # type: ignore[call-overload]
     )

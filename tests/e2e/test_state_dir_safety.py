@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from commands_env import write_world
-from other_user import AS_ROOT, NOBODY, run_hostagent
+from other_user import AS_ROOT, NOBODY, run_hostagent, run_python
 
 from hostagent.bootstrap import build
 from hostagent.cli import main
@@ -118,3 +118,21 @@ def test_doctor_fails_its_metrics_check_on_an_exposed_endpoint_and_passes_on_loo
     disabled = tmp_path / "off.toml"
     disabled.write_text('[metrics]\nenabled = false\naddress = "0.0.0.0:9473"\n')
     assert check_metrics(load_config(disabled, environ={})).status == "ok"
+
+
+def test_doctor_fails_its_state_dir_check_on_a_state_db_the_agent_cannot_write(shared_root: Path) -> None:
+    """The directory may be writable while state.db is not: doctor names the file and the chmod fix."""
+    state_dir = shared_root / "state"
+    StateStore.open(state_dir).close()
+    db = state_dir / "state.db"
+    if AS_ROOT:
+        give_to_nobody(shared_root)
+    os.chmod(db, 0o400)
+    done = run_python(
+        shared_root,
+        "from pathlib import Path; from hostagent.doctor import check_state_dir; "
+        f"c = check_state_dir(Path({str(state_dir)!r})); print(c.status); print(c.detail); print(c.fix)",
+    )
+    status, detail, fix = done.stdout.splitlines()
+    assert (status, detail.split(" is not writable")[0]) == ("fail", str(db)), done.stderr
+    assert f"chmod 600 {db}" in fix
