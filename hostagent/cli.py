@@ -82,8 +82,8 @@ def no_permission(command: str, words: Sequence[str], exc: PermissionError) -> s
     """One line: what could not be opened, and the same command line to run with sudo."""
     what = exc.filename if exc.filename is not None else exc.strerror or "a file"
     return (
-        f"hostagent {command}: permission denied on {what}: the state directory belongs to the hostagent "
-        f"service's user (mode 0700); run it as root: `sudo hostagent {shlex.join(words)}`"
+        f"hostagent {command}: permission denied on {what}: the service's state directory (mode 0700) is for "
+        f"root and the service's user only; run it as root: `sudo hostagent {shlex.join(words)}`"
     )
 
 
