@@ -4,14 +4,16 @@ Commands are imported only when chosen, so `hostagent status` never pays for NVM
 A command module provides `add_arguments(parser)` and `run(args) -> int`, and imports anything
 heavy inside `run`.
 
-Exit codes: 0 success; 1 failure; 2 usage error; 78 invalid config or unsafe key file (EX_CONFIG,
-which systemd's RestartPreventExitStatus=78 treats as "do not restart").
+Exit codes: 0 success; 1 failure; 2 usage error; 77 this user may not read or write the state store
+(EX_NOPERM: one line saying to run the command with sudo, never a traceback); 78 invalid config or
+unsafe key file (EX_CONFIG, which systemd's RestartPreventExitStatus=78 treats as "do not restart").
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import shlex
 import sys
 from collections.abc import Sequence
 
@@ -20,6 +22,7 @@ from hostagent import __version__
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_NOPERM = 77
 EXIT_CONFIG = 78
 
 # name -> one-line help; the module is hostagent.commands.<name with - as _>
@@ -54,7 +57,8 @@ def _top_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    top = _top_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    top = _top_parser().parse_args(words)
     module = importlib.import_module("hostagent.commands." + top.command.replace("-", "_"))
     sub = argparse.ArgumentParser(prog=f"hostagent {top.command}", description=COMMANDS[top.command])
     sub.add_argument("--config", dest="sub_config", metavar="PATH", help=argparse.SUPPRESS)
@@ -67,7 +71,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except PermissionError as exc:
+        # An operator who is not the service user, on its 0700 state directory: say what works instead.
+        print(no_permission(top.command, words, exc), file=sys.stderr)
+        return EXIT_NOPERM
     return code
+
+
+def no_permission(command: str, words: Sequence[str], exc: PermissionError) -> str:
+    """One line: what could not be opened, and the same command line to run with sudo."""
+    what = exc.filename if exc.filename is not None else exc.strerror or "a file"
+    return (
+        f"hostagent {command}: permission denied on {what}: the service's state directory (mode 0700) is for "
+        f"root and the service's user only; run it as root: `sudo hostagent {shlex.join(words)}`"
+    )
 
 
 if __name__ == "__main__":

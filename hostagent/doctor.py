@@ -1,8 +1,9 @@
 """The checks behind `hostagent doctor`: each returns `Check(name, status, detail, fix)`.
 
 Every check is read-only: NVML and GPU count, device access, config, key file, API reachability and
-the key's scopes (one read call per scope), the state directory, and the clock against Vast's HTTP
-`Date` header. A check that cannot run because an earlier one failed says so instead of guessing.
+the key's scopes (one read call per scope), the state directory, the metrics endpoint kept on loopback,
+and the clock against Vast's HTTP `Date` header. A check that cannot run because an earlier one failed says
+so instead of guessing.
 """
 
 from __future__ import annotations
@@ -24,7 +25,16 @@ import httpx
 from hostagent.clock import SystemClock
 from hostagent.config.load import load_config
 from hostagent.config.model import Config
-from hostagent.errors import ConfigError, HostagentError, SecretError, VastAuthError, VastError, VastRateLimited
+from hostagent.config.network import HTTPS_FIX, metrics_exposure
+from hostagent.errors import (
+    ConfigError,
+    HostagentError,
+    SecretError,
+    VastAuthError,
+    VastError,
+    VastInsecureURL,
+    VastRateLimited,
+)
 from hostagent.hardware import build_hardware
 from hostagent.hardware.nvml_fields import DEVICE_ACCESS_HINT
 from hostagent.vast.auth import CREDENTIAL_NAME, ENV_VAR, load_api_key
@@ -136,7 +146,11 @@ def check_api(config: Config, key: str, transport: httpx.BaseTransport | None = 
     """Reachability, then one read per scope the agent needs (nothing is written)."""
     cfg = dataclasses.replace(config.vast, max_attempts=1, max_retry_time_s=15.0)
     now = datetime.now(timezone.utc)
-    with VastClient(config.vast.api_url, key, cfg=cfg, transport=transport) as client:
+    try:
+        client = VastClient(config.vast.api_url, key, cfg=cfg, transport=transport)
+    except VastInsecureURL as exc:  # refused before any connection: the key would travel in clear text
+        return [Check("api", FAIL, str(exc), f"vast.api_url: {HTTPS_FIX}")]
+    with client:
         try:
             user = client.show_user()
         except VastAuthError as exc:
@@ -172,7 +186,27 @@ def check_state_dir(state_dir: Path) -> Check:
     except OSError as exc:
         return Check("state dir", FAIL, f"{state_dir} is not writable as uid {os.geteuid()}: {exc.strerror}",
                      f"run the agent as the directory's owner, or `chown` {state_dir} to the agent's user")
+    db = state_dir / "state.db"  # the directory may be writable while the file is not: `run` refuses that (77)
+    try:
+        os.close(os.open(db, os.O_RDWR | os.O_CLOEXEC))
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        uid = os.geteuid()
+        return Check("state dir", FAIL, f"{db} is not writable as uid {uid}: {exc.strerror}",
+                     f"`chown {uid} {db} && chmod 600 {db}`, or run doctor as the agent's user")
     return Check("state dir", OK, f"{state_dir} writable")
+
+
+def check_metrics(config: Config) -> Check:
+    """The metrics endpoint on loopback (or off): the page has no authentication."""
+    if not config.metrics.enabled:
+        return Check("metrics", OK, "endpoint disabled")
+    exposure = metrics_exposure(config.metrics.address)
+    if exposure is not None:
+        problem, _, fix = exposure.partition(": ")
+        return Check("metrics", FAIL, f"metrics.address {problem}", fix)
+    return Check("metrics", OK, f"{config.metrics.address} (loopback only)")
 
 
 def check_clock(api_url: str, transport: httpx.BaseTransport | None = None) -> Check:
@@ -213,5 +247,5 @@ def run_checks(path: str | None, environ: Mapping[str, str] = os.environ) -> lis
         checks.append(Check("api", FAIL, "skipped: no usable API key", key_check.fix))
     else:
         checks += check_api(config, key)
-    checks += [check_state_dir(config.agent.state_dir), check_clock(config.vast.api_url)]
+    checks += [check_state_dir(config.agent.state_dir), check_metrics(config), check_clock(config.vast.api_url)]
     return checks

@@ -4,6 +4,7 @@
     ├── ConfigError                 bad config: every problem, each with file and dotted path (exit 78)
     ├── SecretError                 the API key file is unsafe or missing (exit 78); never holds the key
     ├── StateError                  the state store could not be written or read (the agent goes on)
+    │   └── StateAccessError        this user may not write it (read-only file, directory or file system): exit 77
     ├── LockHeldError               another agent holds the state directory
     ├── HardwareError               the hardware layer could not start at all (not a per-GPU failure)
     └── VastError                   anything from Vast's API; `.endpoint` names the operation
@@ -18,7 +19,8 @@
             ├── VastNotFound        404
             ├── VastClientError     other 4xx; carries Vast's `msg`
             ├── VastFailure         HTTP 200 with `success: false`; carries Vast's `msg`
-            └── VastBadReply        non-JSON, HTML, truncated, or a missing / wrongly typed field (`.field`)
+            ├── VastBadReply        non-JSON, HTML, truncated, or a missing / wrongly typed field (`.field`)
+            └── VastInsecureURL     the API URL would send the key in clear text (http:// off loopback): nothing sent
 """
 
 from __future__ import annotations
@@ -42,6 +44,10 @@ class SecretError(HostagentError):
 
 class StateError(HostagentError):
     """A state store operation failed (disk full, corrupt file, locked)."""
+
+
+class StateAccessError(StateError):
+    """The state store cannot be written by this process: refused at start, since nothing could be stored."""
 
 
 class LockHeldError(HostagentError):
@@ -129,3 +135,7 @@ class VastBadReply(VastPermanent):
     ) -> None:
         self.field = field
         super().__init__(message, endpoint=endpoint, status=status)
+
+
+class VastInsecureURL(VastPermanent):
+    """The API URL is not https:// (plain http:// is allowed to loopback only): refused before any connection."""

@@ -7,12 +7,13 @@ a restart; the PID written inside is only there to name the holder in the error.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 from pathlib import Path
 from types import TracebackType
 
-from hostagent.errors import LockHeldError, StateError
+from hostagent.errors import LockHeldError, StateAccessError, StateError
 
 LOCK_NAME = "agent.lock"
 
@@ -33,11 +34,18 @@ class StateLock:
         if self._fd is not None:
             return self
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # 0700 as systemd's StateDirectoryMode: the journal and earnings are the owner's business only.
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             # No O_TRUNC: the holder's PID must stay readable until we own the lock.
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         except OSError as exc:
-            raise StateError(f"cannot open the lock file {self.path}: {exc.strerror}") from None
+            if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):  # not: another user's, or read-only
+                raise StateError(f"cannot open the lock file {self.path}: {exc.strerror}") from None
+            raise StateAccessError(
+                f"cannot open the lock file {self.path}: {exc.strerror}: the state directory {self.path.parent} "
+                f"must be writable by uid {os.geteuid()} (`chown {os.geteuid()} {self.path.parent} && chmod 700 "
+                f"{self.path.parent}`), or choose another [agent] state_dir"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

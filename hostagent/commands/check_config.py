@@ -1,4 +1,7 @@
-"""`hostagent check-config`: validate the config and say so; exit 0 when valid, 78 (EX_CONFIG) otherwise."""
+"""`hostagent check-config`: validate the config and say so; exit 0 when valid, 78 (EX_CONFIG) otherwise.
+
+A metrics endpoint bound beyond loopback is valid but printed as a `warning:` line on stderr (still exit 0).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import sys
 
 from hostagent.cli import EXIT_CONFIG, EXIT_OK
 from hostagent.config import load_config  # standard library only: cheap to import
+from hostagent.config.network import metrics_exposure
 from hostagent.errors import ConfigError
 
 
@@ -28,4 +32,9 @@ def run(args: argparse.Namespace) -> int:
         f"config OK: {config.source} (mode {config.agent.mode}, backend {config.hardware.backend}, "
         f"{rules} rule{'s' if rules != 1 else ''}, {windows} window{'s' if windows != 1 else ''})"
     )
+    # A warning, not a refusal: the page holds no secret, and a firewalled or private interface may be intended.
+    exposure = metrics_exposure(config.metrics.address) if config.metrics.enabled else None
+    if exposure is not None:
+        label = config.source.name if config.source is not None else "<config>"
+        print(f"warning: {label}: metrics.address: {exposure}", file=sys.stderr)
     return EXIT_OK

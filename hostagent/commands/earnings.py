@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from hostagent.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
-from hostagent.commands import config_or_report
+from hostagent.commands import config_or_report, require_state_access
 
 if TYPE_CHECKING:
     from hostagent.earnings import EarningsSummary
@@ -89,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_CONFIG
     state_dir = config.agent.state_dir
+    require_state_access(state_dir)  # another user on the service's 0700 directory: exit 77
     if not (state_dir / "state.db").exists():
         print(f"hostagent earnings: no state yet in {state_dir} (the agent has not run)", file=sys.stderr)
         return EXIT_FAILURE

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from hostagent.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_USAGE
-from hostagent.commands import config_or_report
+from hostagent.commands import config_or_report, require_state_access
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -57,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
     config = config_or_report(args.config, "maint")
     if config is None:
         return EXIT_CONFIG
+    # Before anything is sent: list reads the store and add/cancel journal into it (another user: exit 77).
+    require_state_access(config.agent.state_dir)
     try:
         key = load_api_key(config.vast)
     except SecretError as exc:

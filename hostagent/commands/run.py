@@ -1,8 +1,10 @@
 """`hostagent run [--once]`: the agent service (systemd runs this), or one full cycle for cron and tests.
 
 Exit codes: 0 after SIGTERM or a finished `--once`; 1 when another agent holds the state directory or
-the state / hardware cannot be opened; 78 (EX_CONFIG) on an invalid config or an unsafe key file, which
-systemd's RestartPreventExitStatus=78 leaves stopped instead of restarting in a loop.
+the state / hardware cannot be opened; 77 (EX_NOPERM) when this user may not write the state store
+(a read-only state.db, directory or file system: refused before anything runs, as it would store nothing);
+78 (EX_CONFIG) on an invalid config or an unsafe key file, which systemd's RestartPreventExitStatus=78
+leaves stopped instead of restarting in a loop.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from hostagent.cli import EXIT_CONFIG, EXIT_FAILURE
+from hostagent.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_NOPERM
 
 if TYPE_CHECKING:
     from hostagent.metrics import Metrics, MetricsServer
@@ -27,7 +29,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hostagent import bootstrap  # noqa: PLC0415  (heavy: httpx, NVML, SQLite)
-    from hostagent.errors import ConfigError, HostagentError, LockHeldError, SecretError  # noqa: PLC0415
+    from hostagent.errors import (  # noqa: PLC0415
+        ConfigError,
+        HostagentError,
+        LockHeldError,
+        SecretError,
+        StateAccessError,
+    )
     from hostagent.logs import configure_logging, install_excepthook  # noqa: PLC0415
     from hostagent.sdnotify import Notifier, watchdog_interval_s  # noqa: PLC0415
     from hostagent.service import Service, reloader  # noqa: PLC0415
@@ -46,9 +54,9 @@ def run(args: argparse.Namespace) -> int:
     except SecretError as exc:
         _problems("API key refused", [str(exc)])
         return EXIT_CONFIG
-    except LockHeldError as exc:
+    except (LockHeldError, StateAccessError) as exc:  # the message says what to do; the name adds nothing
         _problems("not started", [str(exc)])
-        return EXIT_FAILURE
+        return EXIT_NOPERM if isinstance(exc, StateAccessError) else EXIT_FAILURE
     except HostagentError as exc:
         _problems("not started", [f"{type(exc).__name__}: {exc}"])
         return EXIT_FAILURE
@@ -80,10 +88,16 @@ def _serve_metrics(metrics: Metrics | None, address: str) -> MetricsServer | Non
     """The Prometheus endpoint, or None: a busy port or a bad address costs the metrics, never the agent."""
     import structlog  # noqa: PLC0415
 
+    from hostagent.config.network import metrics_exposure  # noqa: PLC0415
+
     if metrics is None:
         return None
+    log = structlog.get_logger(__name__)
+    exposure = metrics_exposure(address)
+    if exposure is not None:  # served anyway (no secret on the page), but never silently
+        log.warning("metrics_exposed", address=address, fix=exposure.partition(": ")[2])
     try:
         return metrics.serve(address)
     except (OSError, ValueError) as exc:
-        structlog.get_logger(__name__).error("metrics_server_failed", address=address, error=str(exc))
+        log.error("metrics_server_failed", address=address, error=str(exc))
         return None

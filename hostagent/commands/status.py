@@ -12,7 +12,7 @@ import json
 import sys
 
 from hostagent.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
-from hostagent.commands import config_or_report
+from hostagent.commands import config_or_report, require_state_access
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_CONFIG
     state_dir = config.agent.state_dir
+    require_state_access(state_dir)  # another user on the service's 0700 directory: exit 77
     daemon = daemon_state(state_dir)
     try:
         reader = open_reader(state_dir)

@@ -11,7 +11,6 @@ import json
 import zoneinfo
 from functools import cache
 from typing import Any
-from urllib.parse import urlsplit
 
 from hostagent.config.convert import FieldCheck, ObjectCheck, suggest
 from hostagent.config.model import (
@@ -37,6 +36,7 @@ from hostagent.config.model import (
     ScheduleRule,
     VastConfig,
 )
+from hostagent.config.network import api_url_problem
 
 # Above this a $/GPU/h price is a typo (an H100 rents for about $2): refuse it rather than list it.
 MAX_PRICE_USD_PER_GPU_HOUR = 100.0
@@ -105,17 +105,6 @@ def timezone_name(value: Any) -> str | None:
     return None
 
 
-def http_url(value: Any) -> str | None:
-    try:
-        parts = urlsplit(value)
-        host = parts.hostname
-    except ValueError:  # e.g. an unclosed IPv6 bracket
-        host = None
-    if host is None or parts.scheme not in ("http", "https"):
-        return f"expected an http:// or https:// URL, got {json.dumps(value)}"
-    return None
-
-
 def host_port(value: Any) -> str | None:
     """'host:port' with a port 1..65535; an IPv6 host goes in brackets ('[::1]:9473')."""
     host, sep, port = str(value).rpartition(":")
@@ -133,7 +122,7 @@ def maint_category(value: Any) -> str | None:
 
 
 FIELD_CHECKS: dict[tuple[type, str], FieldCheck] = {
-    (VastConfig, "api_url"): http_url,
+    (VastConfig, "api_url"): api_url_problem,  # http:// only to loopback: the key is sent in every request
     (VastConfig, "connect_timeout_s"): positive,
     (VastConfig, "read_timeout_s"): positive,
     (VastConfig, "max_attempts"): between(1, 20),

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import structlog
 
-from hostagent.errors import StateError
+from hostagent.errors import StateAccessError, StateError
 from hostagent.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 log = structlog.get_logger(__name__)
@@ -29,6 +29,7 @@ log = structlog.get_logger(__name__)
 DB_NAME = "state.db"
 BUSY_TIMEOUT_MS = 5000
 _SQLITE_FULL = 13
+_SQLITE_READONLY = 8
 _SQLITE_CORRUPT = 11
 _SQLITE_NOTADB = 26
 _MAGIC = b"SQLite format 3\x00"
@@ -151,6 +152,40 @@ def _ensure_file(path: Path) -> None:
         raise StateError(f"cannot create the state store at {path}: {exc.strerror}") from None
 
 
+def _not_writable(path: Path, why: str) -> StateAccessError:
+    uid = os.geteuid()
+    return StateAccessError(
+        f"the state store {path} cannot be written by uid {uid} ({why}): the agent would run and store nothing. "
+        f"Make it the agent's: `chown {uid} {path} && chmod 600 {path}` (its directory writable too); "
+        "on a read-only file system choose another [agent] state_dir; if `lsattr` shows it immutable, `chattr -i`"
+    )
+
+
+def _check_writable(path: Path) -> None:
+    """SQLite quietly opens a file it may not write read-only, and every write then fails: refuse that here."""
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CLOEXEC))
+    except OSError as exc:
+        raise _not_writable(path, exc.strerror or str(exc)) from None
+
+
+def _probe_write(conn: sqlite3.Connection, path: Path) -> None:
+    """Write the header's user_version back unchanged, then roll back: fails on a store SQLite opened read-only
+    (a read-only directory or mount) even where the file itself opened for writing."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            conn.execute(f"PRAGMA user_version = {version}")
+        finally:
+            conn.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        conn.close()
+        if _errorcode(exc) == _SQLITE_READONLY or "readonly" in str(exc).lower():
+            raise _not_writable(path, str(exc)) from None
+        raise state_error("checking that the state store is writable", exc) from exc
+
+
 def open_database(
     state_dir: Path, *, readonly: bool = False, now: datetime | None = None
 ) -> tuple[sqlite3.Connection, Path | None]:
@@ -165,6 +200,7 @@ def open_database(
         except _Unusable as exc:
             raise StateError(f"state store {path} unusable: {exc}") from exc
     _ensure_file(path)
+    _check_writable(path)
     rebuilt_from: Path | None = None
     try:
         conn = _connect(path, readonly=False)
@@ -179,6 +215,7 @@ def open_database(
             conn = _connect(path, readonly=False)
         except _Unusable as again:
             raise StateError(f"state store {path} unusable even after a rebuild: {again}") from None
+    _probe_write(conn, path)
     try:
         _migrate(conn)
     except sqlite3.Error as exc:

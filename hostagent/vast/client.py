@@ -6,6 +6,7 @@ API.md §4-§6) and returns typed values. Every method raises only `hostagent.er
 from __future__ import annotations
 
 import random
+import ssl
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
@@ -66,7 +67,8 @@ class VastClient:
 
     `transport` is httpx's seam for tests; `rng` seeds the retry jitter. The key is sent only as
     `Authorization: Bearer` and is registered with `hostagent.logs.add_secret` so no log line shows it.
-    Raises `SecretError` at construction for an empty or malformed key.
+    Raises `SecretError` at construction for an empty or malformed key, and `VastInsecureURL` for a base URL
+    that would carry the key in clear text (plain http:// off loopback): before any connection is made.
     """
 
     def __init__(
@@ -89,6 +91,11 @@ class VastClient:
 
     def __repr__(self) -> str:
         return f"VastClient(base_url={self.base_url!r}, api_key=<hidden>)"
+
+    @property
+    def tls_context(self) -> ssl.SSLContext | None:
+        """The TLS settings requests use (certificate and host name always verified); None with a test transport."""
+        return self._t.tls_context
 
     def close(self) -> None:
         self._t.close()

@@ -42,6 +42,7 @@ from hostagent.errors import (
 )
 from hostagent.ports import Clock
 from hostagent.vast.query import encode_query
+from hostagent.vast.tls import refuse_clear_text, verified_tls_context
 
 log = structlog.get_logger(__name__)
 
@@ -92,6 +93,7 @@ class Transport:
     ) -> None:
         self._base = base_url.rstrip("/")
         self._key = api_key
+        refuse_clear_text(self._base, self.scrub)
         self._cfg = cfg
         self._clock = clock
         self._rng = rng or random.Random()
@@ -101,7 +103,10 @@ class Transport:
         timeout = httpx.Timeout(
             connect=cfg.connect_timeout_s, read=cfg.read_timeout_s, write=cfg.read_timeout_s, pool=cfg.connect_timeout_s
         )
-        self._http = httpx.Client(timeout=timeout, follow_redirects=False, transport=transport)
+        self.tls_context = verified_tls_context() if transport is None else None  # a test's transport needs none
+        self._http = httpx.Client(
+            timeout=timeout, follow_redirects=False, transport=transport, verify=self.tls_context or True
+        )
 
     def close(self) -> None:
         self._http.close()

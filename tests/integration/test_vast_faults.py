@@ -20,6 +20,7 @@ from hostagent.errors import (
     VastBadReply,
     VastClientError,
     VastFailure,
+    VastInsecureURL,
     VastNotFound,
     VastRateLimited,
     VastServerError,
@@ -349,8 +350,7 @@ def test_the_api_key_appears_in_no_log_error_or_repr_through_every_fault(
     assert all(CANARY not in s.raw_query for s in server.seen)
 
 
-def test_a_url_with_an_unsupported_scheme_fails_once_and_is_not_a_write_uncertainty() -> None:
-    client, clock = client_for("ftp://127.0.0.1:9")
-    with pytest.raises(VastTransportError, match="bad request URL"):
-        client.unlist_machine(7)
-    assert waited(clock) == 0.0
+def test_a_url_with_an_unsupported_scheme_is_refused_at_construction_and_is_not_a_write_uncertainty() -> None:
+    """ftp:// is not https://: the client refuses it before any request, with a permanent error."""
+    with pytest.raises(VastInsecureURL, match="is not https://"):
+        client_for("ftp://127.0.0.1:9")
