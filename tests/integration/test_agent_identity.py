@@ -153,3 +153,18 @@ def test_after_a_real_gpu_change_forget_machine_lets_the_agent_record_the_machin
         assert restarted.store.load_status()[0]["identity"]["mismatch"] is None
         (forgotten,) = restarted.store.journal_entries(kind="operator")
         assert forgotten.what == "forget machine"
+
+
+def test_plan_refuses_to_plan_from_another_machines_row_and_records_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`hostagent plan` reads the machine too: it says why it cannot plan, exits 1 and journals nothing."""
+    with world(tmp_path) as w:
+        assert w.agent().tick(w.clock.now()) is not None
+        monkeypatch.setenv("VAST_API_KEY", w.emu.api_key)
+        swap_reads_to_other_machine(w)
+        capsys.readouterr()
+        assert main(["--config", str(w.config_path), "plan"]) == 1
+        err = capsys.readouterr().err
+        assert f"asked for machine {DEMO_MACHINE_ID}, Vast answered with machine {OTHER_MACHINE_ID}" in err
+        assert mismatches(w) == []
