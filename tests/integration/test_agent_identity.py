@@ -11,6 +11,7 @@ from agent_env import World, world
 from hostagent.cli import main
 from hostagent.core.model import Action, ActionKind
 from hostagent.effects import request_of
+from hostagent.metrics import Metrics
 from hostagent.testing.emulator import DEMO_MACHINE_ID, Fault
 from hostagent.testing.emulator.state import Maintenance
 
@@ -35,9 +36,11 @@ def status_text(w: World, capsys: pytest.CaptureFixture[str]) -> str:
 def test_a_machine_read_answered_with_another_machines_row_sends_no_write_to_either_machine(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Vast's row for 4243 in reply to GET /machines/4242: nothing is written, it is journaled and shown."""
+    """Vast's row for 4243 in reply to GET /machines/4242: nothing is written, it is journaled, counted and shown."""
     with world(tmp_path) as w:
-        agent = w.agent()
+        parts = w.build()
+        parts.metrics = Metrics()
+        agent = parts.agent()
         assert agent.tick(w.clock.now()) is not None
         w.machine.listed = False  # 4242 now needs a write, and 4243's row would ask for others
         w.emu.clear_requests()
@@ -52,7 +55,9 @@ def test_a_machine_read_answered_with_another_machines_row_sends_no_write_to_eit
         doc = agent.store.load_status()[0]
         assert f"machine {OTHER_MACHINE_ID}" in doc["identity"]["mismatch"]
         assert doc["identity"]["recorded"]["hostname"] == "demo-h100-01"
-        assert "MACHINE IDENTITY MISMATCH" in status_text(w, capsys)
+        assert "MACHINE IDENTITY MISMATCH" in status_text(w, capsys).splitlines()[0]
+        mismatch_counter = "hostagent_machine_identity_mismatches_total"
+        assert parts.metrics.registry.get_sample_value(mismatch_counter) == 1
         w.clock.advance(300)
         assert agent.tick(w.clock.now()) is None
         assert w.writes() == []
