@@ -27,6 +27,7 @@ from hostagent.core.model import Action, ActionKind, HostSnapshot, MachineState,
 from hostagent.core.plan import plan as make_plan
 from hostagent.errors import StateError, VastError
 from hostagent.history import HistoryKeeper
+from hostagent.identity import IdentityGuard
 from hostagent.ports import Clock, Hardware, Marketplace
 from hostagent.reconcile import ApplyOutcome, Reconciler
 from hostagent.store import StateStore
@@ -46,6 +47,7 @@ class AgentMetrics(Protocol):
     def observe_action(self, kind: str, result: str) -> None: ...
     def observe_api_error(self, kind: str, status: int | None) -> None: ...
     def observe_earnings(self, today_usd: float, last_7d_usd: float, last_30d_usd: float) -> None: ...
+    def observe_identity_mismatch(self) -> None: ...
 
 
 @dataclass
@@ -75,8 +77,10 @@ class Agent:
         self.metrics = metrics
         self.history = HistoryKeeper(store)
         self.gate = ApiGate(store, retry_after_cap_s=config.vast.retry_after_cap_s, metrics=metrics)
+        self.identity = IdentityGuard(store, metrics, read_only=read_only)
         self.reconciler = Reconciler(
-            market, store, self.gate, mode=config.agent.mode, metrics=metrics, write_grace_s=config.vast.write_grace_s
+            market, store, self.gate, mode=config.agent.mode, metrics=metrics, identity=self.identity,
+            write_grace_s=config.vast.write_grace_s,
         )
         raw_id = store.get(MACHINE_ID_KEY)
         self.machine_id: int | None = config.machine.id or (raw_id if isinstance(raw_id, int) else None)
@@ -170,7 +174,9 @@ class Agent:
 
     def _gather(self, now: datetime) -> MachineState:
         machine = self._find_machine(now)
-        self.maints = self.gate.call("show_maints", now, lambda: self.market.show_maints([machine.id]))
+        self.maints = self.identity.maints(
+            machine.id, now, lambda: self.gate.call("show_maints", now, lambda: self.market.show_maints([machine.id]))
+        )
         self.machine = machine
         self.history.observe_maintenances(self.maints)
         max_gap_s = 2 * self.config.agent.reconcile_s  # a longer gap was downtime: not counted as offered
@@ -186,7 +192,9 @@ class Agent:
     def _find_machine(self, now: datetime) -> MachineState:
         if self.machine_id is not None:
             mid = self.machine_id
-            return self.gate.call("show_machine", now, lambda: self.market.show_machine(mid))
+            return self.identity.machine(
+                mid, now, lambda: self.gate.call("show_machine", now, lambda: self.market.show_machine(mid))
+            )
         hostname = self.config.machine.hostname or socket.gethostname()
         machines = self.gate.call("show_machines", now, self.market.show_machines)
         matches = [m for m in machines if m.hostname == hostname]
@@ -197,6 +205,7 @@ class Agent:
         if not matches:
             raise LookupError(f"no machine with hostname {hostname!r} on this Vast account; set machine.id")
         (machine,) = matches
+        self.identity.check(machine.id, machine, now)
         self._remember_machine_id(machine.id)
         log.info("machine_found", machine_id=machine.id, hostname=hostname)
         return machine
@@ -286,7 +295,7 @@ class Agent:
             health_ok=self.health.ok if self.health else None,
             health_reasons=self.health.reasons if self.health else (),
             windows=windows, api=self.gate.state(now), problem=self.problem,
-            history=self.history.history, outcome=self.outcome,
+            history=self.history.history, outcome=self.outcome, identity=self.identity.status(),
         )
         self._store_call("save_status", lambda: self.store.save_status(doc, now))
 

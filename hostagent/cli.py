@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "maint": "maintenance windows: list, add, cancel",
     "journal": "the action journal: every decision and API call",
     "doctor": "check NVML, devices, config, key, API, state directory and clock, each with its fix",
+    "forget-machine": "forget the recorded machine and its identity (after a real hostname or GPU change)",
     "check-config": "validate the config; exit 0 when valid, 78 otherwise",
     "emulator": "serve the Vast host API emulator on loopback (try hostagent without a Vast account)",
     "demo": "a few simulated days of the real agent against the emulator and fake GPUs",

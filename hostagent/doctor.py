@@ -30,10 +30,12 @@ from hostagent.errors import (
     ConfigError,
     HostagentError,
     SecretError,
+    StateError,
     VastAuthError,
     VastError,
     VastInsecureURL,
     VastRateLimited,
+    VastWrongMachine,
 )
 from hostagent.hardware import build_hardware
 from hostagent.hardware.nvml_fields import DEVICE_ACCESS_HINT
@@ -169,8 +171,42 @@ def check_api(config: Config, key: str, transport: httpx.BaseTransport | None = 
             _scope("show_machines", client.show_machines),
             _scope("search_offers", lambda: client.search_offers(query)),
             _scope("show_earnings", lambda: client.show_earnings(now - timedelta(days=1), now)),
+            check_machine(config, client),
         ]
         return checks
+
+
+def check_machine(config: Config, client: VastClient) -> Check:
+    """The machine on Vast is the one the agent recorded when it first found it (hostagent.identity)."""
+    from hostagent.identity import IDENTITY_KEY, MachineIdentity, forget_hint, mismatch  # noqa: PLC0415
+    from hostagent.status_view import MACHINE_ID_KEY, open_reader  # noqa: PLC0415
+
+    stored_id: object | None = None
+    recorded: MachineIdentity | None = None
+    try:
+        reader = open_reader(config.agent.state_dir) if config.agent.state_dir.is_dir() else None
+        if reader is not None:
+            try:
+                stored_id, recorded = reader.get(MACHINE_ID_KEY), MachineIdentity.from_json(reader.get(IDENTITY_KEY))
+            finally:
+                reader.close()
+    except StateError as exc:
+        return Check("machine", WARN, f"cannot read what the agent recorded: {exc}")
+    machine_id = config.machine.id or (stored_id if isinstance(stored_id, int) else None)
+    if machine_id is None:
+        return Check("machine", OK, "not recorded yet: the agent finds the machine and records it at its first read")
+    try:
+        problem = mismatch(machine_id, recorded, client.show_machine(machine_id))
+    except VastWrongMachine as exc:
+        problem = str(exc).removeprefix("show_machine: ")
+    except VastRateLimited as exc:
+        return Check("machine", WARN, f"machine {machine_id}: rate limited now ({exc})", "run `hostagent doctor` again")
+    except VastError as exc:
+        return Check("machine", FAIL, f"machine {machine_id}: {exc}", "set machine.id to this host's Vast machine")
+    if problem is not None:
+        return Check("machine", FAIL, f"identity mismatch: {problem}", forget_hint(machine_id))
+    what = "the one recorded" if recorded is not None else "found (identity not recorded yet)"
+    return Check("machine", OK, f"machine {machine_id} on Vast is {what}")
 
 
 def check_state_dir(state_dir: Path) -> Check:

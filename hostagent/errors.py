@@ -20,6 +20,7 @@
             ├── VastClientError     other 4xx; carries Vast's `msg`
             ├── VastFailure         HTTP 200 with `success: false`; carries Vast's `msg`
             ├── VastBadReply        non-JSON, HTML, truncated, or a missing / wrongly typed field (`.field`)
+            │   └── VastWrongMachine  the reply is not the machine asked for: another id, or its identity changed
             └── VastInsecureURL     the API URL would send the key in clear text (http:// off loopback): nothing sent
 """
 
@@ -135,6 +136,15 @@ class VastBadReply(VastPermanent):
     ) -> None:
         self.field = field
         super().__init__(message, endpoint=endpoint, status=status)
+
+
+class VastWrongMachine(VastBadReply):
+    """A reply about another machine than the one asked for (`asked_id`): its id differs, or its hostname or
+    GPUs differ from what hostagent recorded when it first found the machine. Nothing may be written on it."""
+
+    def __init__(self, message: str, *, asked_id: int, endpoint: str = "") -> None:
+        self.asked_id = asked_id
+        super().__init__(message, endpoint=endpoint, field="id")
 
 
 class VastInsecureURL(VastPermanent):

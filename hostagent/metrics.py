@@ -109,6 +109,7 @@ METRIC_NAMES: frozenset[str] = frozenset(
         "hostagent_collector_errors_total",
         "hostagent_actions_total",
         "hostagent_api_errors_total",
+        "hostagent_machine_identity_mismatches_total",
         "hostagent_build_info",
     ]
 )
@@ -145,6 +146,10 @@ class Metrics:
         )
         self._api_errors = Counter(
             "hostagent_api_errors", "Vast API errors by kind and status.", ["kind", "status"], registry=self.registry
+        )
+        self._identity_mismatches = Counter(
+            "hostagent_machine_identity_mismatches", "Replies refused as not the machine asked for.",
+            registry=self.registry,
         )
         ProcessCollector(registry=self.registry)
 
@@ -189,6 +194,10 @@ class Metrics:
     def observe_api_error(self, kind: str, status: int | None) -> None:
         """One failed Vast API call; status None when no HTTP reply came (timeout, refused)."""
         self._api_errors.labels(kind=kind, status="none" if status is None else str(status)).inc()
+
+    def observe_identity_mismatch(self) -> None:
+        """A reply about another machine (or one whose identity changed) was refused; nothing was written."""
+        self._identity_mismatches.inc()
 
     def observe_earnings(self, today_usd: float, last_7d_usd: float, last_30d_usd: float) -> None:
         with self._lock:

@@ -29,7 +29,8 @@ import structlog
 from hostagent.apigate import ApiDeferred, ApiGate
 from hostagent.core.model import Action, ActionKind, MachineState, Plan, VastMaintenance
 from hostagent.effects import describe, effect_holds, first, fnum, listing_for, request_of
-from hostagent.errors import StateError, VastAuthError, VastError, VastWriteUncertain
+from hostagent.errors import StateError, VastAuthError, VastError, VastWriteUncertain, VastWrongMachine
+from hostagent.identity import IdentityGuard
 from hostagent.ports import Marketplace
 
 log = structlog.get_logger(__name__)
@@ -101,7 +102,9 @@ class Reconciler:
         mode: str,
         metrics: ActionMetrics | None = None,
         write_grace_s: float = DEFAULT_WRITE_GRACE_S,
+        identity: IdentityGuard | None = None,
     ) -> None:
+        self._identity = identity  # checks every read of the machine: a reply about another one steers no write
         self._market = market
         self._store = store
         self._gate = gate
@@ -159,12 +162,19 @@ class Reconciler:
         return f"{intent.action_key}: {result}"
 
     def _read_machine(self, machine_id: int, now: datetime) -> MachineState:
-        return self._gate.call("show_machine", now, lambda: self._market.show_machine(machine_id))
+        def read() -> MachineState:
+            return self._gate.call("show_machine", now, lambda: self._market.show_machine(machine_id))
+
+        return read() if self._identity is None else self._identity.machine(machine_id, now, read)
 
     def _read_maints(self, kind: ActionKind, machine_id: int, now: datetime) -> list[VastMaintenance]:
         if kind not in _MAINT_KINDS:
             return []
-        return self._gate.call("show_maints", now, lambda: self._market.show_maints([machine_id]))
+
+        def read() -> list[VastMaintenance]:
+            return self._gate.call("show_maints", now, lambda: self._market.show_maints([machine_id]))
+
+        return read() if self._identity is None else self._identity.maints(machine_id, now, read)
 
     # ---- applying a plan --------------------------------------------------------------------
 
@@ -311,6 +321,8 @@ class Reconciler:
         try:
             machine = self._read_machine(action.machine_id, now)
             maints = self._read_maints(action.kind, action.machine_id, now)
+        except VastWrongMachine as exc:  # Vast's state of another machine: no later write may follow it
+            raise ApiDeferred(str(exc)) from None
         except (VastError, ApiDeferred) as exc:
             log.warning("verify_read_failed", action=describe(action), error=str(exc))
             return

@@ -81,11 +81,15 @@ def _head(view: dict[str, Any]) -> list[str]:
         api_text = f"ok · last ok {when(api.get('last_ok_at'))}"
     if api.get("last_error"):
         api_text += f" · last error: {api['last_error']}"
-    return [
+    lines = [
         f"{machine} · {doc.get('mode')} mode",
         f"agent     {running} · {tick}",
         f"api       {api_text}",
     ]
+    mismatch = (doc.get("identity") or {}).get("mismatch")
+    if mismatch:  # first, in capitals: the agent writes nothing until someone looks
+        lines.insert(0, f"!! MACHINE IDENTITY MISMATCH: {mismatch}")
+    return lines
 
 
 def _listing(doc: dict[str, Any]) -> list[str]:

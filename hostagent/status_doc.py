@@ -27,6 +27,9 @@ understands. Schema 1 (every key is always present; a value that is not known is
     api               {blocked (why no call is made now, or null), auth_ok, not_before, last_error, last_ok_at,
                        problem (why the last reconcile could not run, or null)}
     last_actions      {sent: [str], failed: [str], would_send: [str], waiting: [str], deferred: str or null}
+    identity          {recorded: {machine_id, hostname, gpu_name, num_gpus} or null (as first found),
+                       mismatch: why the last read of the machine was refused (another machine, or its
+                       identity changed; no write is sent while it lasts) and the fix, or null}
 """
 
 from __future__ import annotations
@@ -179,6 +182,7 @@ def build(
     problem: str | None,
     history: History,
     outcome: ApplyOutcome | None,
+    identity: dict[str, object] | None = None,
 ) -> dict[str, object]:
     """The schema-1 status document (see the module docstring)."""
     return {
@@ -202,4 +206,5 @@ def build(
         "default_job": _default_job(config, machine),
         "api": {**api, "problem": problem},
         "last_actions": _actions(outcome),
+        "identity": identity or {"recorded": None, "mismatch": None},
     }

@@ -8,8 +8,10 @@ add     schedule a one-off notice with Vast now. An explicit operator command, s
 cancel  cancel the machine's windows on Vast (Vast's cancel removes every window of the machine; the
         agent schedules configured windows again when they come within `lead_time_h`).
 add and cancel ask first unless `--yes`; both are journaled (kind `operator`) when the state store is
-writable. Exit codes: 0 done; 1 Vast refused or could not be reached, or the answer was no; 2 usage
-(bad --start/--tz/--duration-h); 78 invalid config or unsafe key file.
+writable. Before either writes, the machine is read from Vast and must be the one the agent recorded
+(hostagent.identity); otherwise nothing is sent and the refusal is journaled (kind `identity_mismatch`).
+Exit codes: 0 done; 1 Vast refused or could not be reached, the machine is not the one recorded, or the answer
+was no; 2 usage (bad --start/--tz/--duration-h); 78 invalid config or unsafe key file.
 """
 
 from __future__ import annotations
@@ -74,23 +76,31 @@ def run(args: argparse.Namespace) -> int:
         return _cancel(config, client, args.yes)
 
 
+def _stored(config: Config, key: str) -> object | None:
+    """A value the agent keeps in the state store (read-only), or None."""
+    from hostagent.status_view import open_reader  # noqa: PLC0415
+
+    reader = open_reader(config.agent.state_dir) if config.agent.state_dir.is_dir() else None
+    if reader is None:
+        return None
+    try:
+        return reader.get(key)
+    finally:
+        reader.close()
+
+
 def _machine_id(config: Config, client: VastClient | None) -> int | None:
     """The configured id, the one the agent stored, or the machine with this hostname on Vast."""
     import socket  # noqa: PLC0415
 
     from hostagent.errors import VastError  # noqa: PLC0415
-    from hostagent.status_view import MACHINE_ID_KEY, open_reader  # noqa: PLC0415
+    from hostagent.status_view import MACHINE_ID_KEY  # noqa: PLC0415
 
     if config.machine.id is not None:
         return config.machine.id
-    reader = open_reader(config.agent.state_dir) if config.agent.state_dir.is_dir() else None
-    if reader is not None:
-        try:
-            stored = reader.get(MACHINE_ID_KEY)
-        finally:
-            reader.close()
-        if isinstance(stored, int):
-            return stored
+    stored = _stored(config, MACHINE_ID_KEY)
+    if isinstance(stored, int):
+        return stored
     if client is None:
         return None
     hostname = config.machine.hostname or socket.gethostname()
@@ -210,7 +220,7 @@ def _config_block(w: ConcreteWindow) -> str:
     )
 
 
-def _journal(config: Config, what: str, why: str, result: str, ok: bool) -> None:
+def _journal(config: Config, what: str, why: str, result: str, *, ok: bool, kind: str = "operator") -> None:
     """Best effort: the operator's write is on record beside the agent's own (kind 'operator')."""
     from hostagent.errors import StateError  # noqa: PLC0415
     from hostagent.store import StateStore  # noqa: PLC0415
@@ -219,7 +229,7 @@ def _journal(config: Config, what: str, why: str, result: str, ok: bool) -> None
         return
     try:
         with StateStore.open(config.agent.state_dir) as store:
-            store.journal(datetime.now(timezone.utc), "operator", what, why, result=result, ok=ok)
+            store.journal(datetime.now(timezone.utc), kind, what, why, result=result, ok=ok)
     except StateError as exc:
         print(f"hostagent maint: not journaled: {exc}", file=sys.stderr)
 
@@ -234,7 +244,7 @@ def _add(config: Config, client: VastClient, args: argparse.Namespace) -> int:
         print(f"hostagent maint add: {exc}", file=sys.stderr)
         return EXIT_USAGE
     machine_id = _machine_id(config, client)
-    if machine_id is None:
+    if machine_id is None or not _is_recorded_machine(config, client, machine_id):
         return EXIT_FAILURE
     hours = vast_duration_h(window)
     as_vast = VastMaintenance(0, machine_id, window.start.timestamp(), hours, window.category)
@@ -255,9 +265,8 @@ def _add(config: Config, client: VastClient, args: argparse.Namespace) -> int:
 
 
 def _cancel(config: Config, client: VastClient, yes: bool) -> int:
-
     machine_id = _machine_id(config, client)
-    if machine_id is None:
+    if machine_id is None or not _is_recorded_machine(config, client, machine_id):
         return EXIT_FAILURE
     print(f"machine {machine_id}: Vast cancels EVERY scheduled maintenance window of this machine. Configured windows "
           f"are scheduled again by the agent (enforce mode) once within lead_time_h "
@@ -267,6 +276,28 @@ def _cancel(config: Config, client: VastClient, yes: bool) -> int:
         return EXIT_FAILURE
     return _send(config, "cancel", f"cancel_maint machine {machine_id}", "cancelled",
                  lambda: client.cancel_maint(machine_id))
+
+
+def _is_recorded_machine(config: Config, client: VastClient, machine_id: int) -> bool:
+    """Vast's machine `machine_id` is the one the agent recorded (or none is recorded yet); else say why."""
+    from hostagent.errors import VastError, VastWrongMachine  # noqa: PLC0415
+    from hostagent.identity import IDENTITY_KEY, MachineIdentity, forget_hint, mismatch  # noqa: PLC0415
+
+    try:
+        problem = mismatch(machine_id, MachineIdentity.from_json(_stored(config, IDENTITY_KEY)),
+                           client.show_machine(machine_id))
+    except VastWrongMachine as exc:
+        problem = str(exc).removeprefix("show_machine: ")
+    except VastError as exc:
+        print(f"hostagent maint: cannot check machine {machine_id} on Vast, nothing sent: {exc}", file=sys.stderr)
+        return False
+    if problem is None:
+        return True
+    _journal(config, f"read of machine {machine_id}: {problem}", "hostagent maint: a write goes only to the machine "
+             "the agent recorded", "refused: nothing sent", ok=False, kind="identity_mismatch")
+    print(f"hostagent maint: machine identity mismatch: {problem}; nothing sent. {forget_hint(machine_id)}",
+          file=sys.stderr)
+    return False
 
 
 def _send(config: Config, action: str, what: str, done: str, call: Callable[[], None]) -> int:

@@ -37,6 +37,11 @@ def _gpu_checks(snapshot: HostSnapshot, machine: MachineState, cfg: HealthConfig
     present = len(snapshot.gpus) - len(lost)
     if present < expected:
         reasons.append(Reason("health.gpu_count", f"{present} GPUs present, {expected} expected"))
+    installed = len(snapshot.gpus)
+    if cfg.expected_gpu_count is not None and machine.num_gpus != installed:
+        # Vast sells what its num_gpus says: a renter would pay for GPUs that are not there, or get more or fewer.
+        reasons.append(Reason("health.vast_gpu_count", f"Vast lists {machine.num_gpus} GPUs, {installed} installed "
+                              "here: not listed while the counts differ (renters would be sold the wrong count)"))
     ecc = [g.index for g in snapshot.gpus if (g.ecc_uncorrected_volatile or 0) > 0]
     ecc += [e.gpu_index for g in snapshot.gpus for e in g.xid_events if e.event_type == "ecc_double_bit"]
     if ecc:

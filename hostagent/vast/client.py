@@ -17,7 +17,7 @@ import httpx
 from hostagent.clock import SystemClock
 from hostagent.config.model import VastConfig
 from hostagent.core.model import DesiredListing, EarningsReport, MachineState, Offer, VastMaintenance
-from hostagent.errors import SecretError, VastBadReply, VastFailure, VastNotFound
+from hostagent.errors import SecretError, VastBadReply, VastFailure, VastNotFound, VastWrongMachine
 from hostagent.ports import Clock
 from hostagent.vast import parse
 from hostagent.vast.auth import register_secret
@@ -151,7 +151,8 @@ class VastClient:
         return self._call(SHOW_MACHINES, read, query={"owner": "me"})
 
     def show_machine(self, machine_id: int) -> MachineState:
-        """Vast answers a bare one-element array; an empty one means no such machine of ours (VastNotFound)."""
+        """Vast answers a bare one-element array; an empty one means no such machine of ours (VastNotFound).
+        A row naming another machine raises VastWrongMachine: nothing about it may steer a write."""
 
         def read(reply: object) -> MachineState:
             rows = parse.items(reply, "", SHOW_MACHINE.name)
@@ -159,14 +160,27 @@ class VastClient:
                 raise VastNotFound(f"show_machine: no machine {machine_id} on this account", endpoint="show_machine")
             return parse.machine(rows[0])
 
-        return self._call(SHOW_MACHINE, read, machine_id=machine_id, query={"owner": "me"})
+        machine = self._call(SHOW_MACHINE, read, machine_id=machine_id, query={"owner": "me"})
+        if machine.id != machine_id:
+            raise VastWrongMachine(f"show_machine: asked for machine {machine_id}, Vast answered with machine "
+                                   f"{machine.id}", asked_id=machine_id, endpoint=SHOW_MACHINE.name)
+        return machine
 
     def show_maints(self, machine_ids: Sequence[int]) -> list[VastMaintenance]:
+        """Raises VastWrongMachine when a window belongs to a machine that was not asked for."""
+
         def read(reply: object) -> list[VastMaintenance]:
             return [parse.maintenance(row) for row in parse.items(reply, "", SHOW_MAINTS.name)]
 
         query = {"owner": "me", "machine_ids": [int(i) for i in machine_ids]}
-        return self._call(SHOW_MAINTS, read, query=query)
+        windows = self._call(SHOW_MAINTS, read, query=query)
+        stray = sorted({w.machine_id for w in windows} - {int(i) for i in machine_ids})
+        if stray:
+            asked = ", ".join(str(int(i)) for i in machine_ids)
+            raise VastWrongMachine(f"show_maints: asked for machine {asked}, Vast answered with windows of machine "
+                                   f"{', '.join(map(str, stray))}", asked_id=int(machine_ids[0]) if machine_ids else 0,
+                                   endpoint=SHOW_MAINTS.name)
+        return windows
 
     def show_earnings(self, start: datetime, end: datetime, machine_id: int | None = None) -> EarningsReport:
         """`sday`/`eday` are fractional days since the epoch computed in UTC (API.md §5.5)."""

@@ -16,6 +16,7 @@ from commands_env import REPO, write_world
 from hostagent.cli import main
 from hostagent.store import StateStore
 from hostagent.testing.emulator import DEMO_MACHINE_ID, Emulator, Fault
+from hostagent.testing.emulator.state import Maintenance
 
 
 @pytest.fixture
@@ -86,6 +87,58 @@ def test_maint_cancel_asks_first_sends_nothing_on_no_and_cancels_on_yes(
     assert windows(emu) == []
 
 
+def record_identity(config: Path) -> None:
+    """What the agent stores when it first finds the machine: its id and identity."""
+    with StateStore.open(config.parent / "state") as store:
+        store.put("machine_id", DEMO_MACHINE_ID)
+        store.put("machine_identity", {"machine_id": DEMO_MACHINE_ID, "hostname": "demo-h100-01",
+                                       "gpu_name": "H100 SXM", "num_gpus": 8})
+
+
+def test_maint_cancel_refuses_when_vast_answers_with_another_machine(
+    config: Path, emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An operator's write is checked like the agent's: another machine's row sends nothing, and is journaled."""
+    record_identity(config)
+    emu.inject(Fault("swap_machine", method="GET", path_contains=f"/machines/{DEMO_MACHINE_ID}", machine_id=4243))
+    code, _, err = cli(capsys, config, "maint", "cancel", "--yes")
+    assert code == 1
+    assert "Vast answered with machine 4243" in err
+    assert "forget-machine" in err
+    assert not [r for r in emu.requests if r.method == "PUT"]
+    with StateStore.open(config.parent / "state", readonly=True) as store:
+        [entry] = store.journal_entries(kind="identity_mismatch")
+    assert not entry.ok
+
+
+def test_maint_add_refuses_a_machine_whose_gpus_changed_since_it_was_recorded(
+    config: Path, emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The recorded identity (hostname, GPU model and count) must still match before a notice goes out."""
+    record_identity(config)
+    emu.state.machines[DEMO_MACHINE_ID].num_gpus = 4
+    start = (datetime.now(timezone.utc) + timedelta(days=10)).strftime("%Y-%m-%d 10:00")
+    code, _, err = cli(capsys, config, "maint", "add", "--start", start, "--duration-h", "1", "--yes")
+    assert code == 1
+    assert "num_gpus 8 -> 4" in err
+    assert windows(emu) == []
+
+
+def test_maint_list_does_not_show_another_machines_windows_as_this_ones(
+    config: Path, emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """show_maints rows of machine 4243 in reply to a read of 4242 are refused, not listed."""
+    record_identity(config)
+    other = emu.state.machines[4243]
+    other.maintenances.append(Maintenance(id=7, machine_id=4243, start_time=emu.now_s() + 86400,
+                                          duration_hours=5.0, category="power", created_at=emu.now_s()))
+    emu.inject(Fault("swap_machine", path_contains="/maintenances", machine_id=4243))
+    code, out, _ = cli(capsys, config, "maint", "list")
+    assert code == 0
+    assert "windows of machine 4243" in out
+    assert "power" not in out
+
+
 def test_maint_add_refuses_a_start_in_the_past_as_a_usage_error(
     config: Path, emu: Emulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -105,6 +158,21 @@ def test_doctor_passes_every_check_against_the_emulator_with_fake_gpus(
                            "scope show_earnings", "state dir", "clock"}
     assert all(c["status"] == "ok" for c in checks.values())
     assert "8 GPU(s)" in checks["gpus"]["detail"]
+
+
+def test_doctor_fails_when_the_machine_on_vast_is_not_the_one_the_agent_recorded(
+    config: Path, emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Doctor reads the recorded machine and names the fix for a real change: forget-machine."""
+    record_identity(config)
+    code, out, _ = cli(capsys, config, "doctor")
+    assert f"ok    machine               machine {DEMO_MACHINE_ID} on Vast is the one recorded" in out
+    emu.state.machines[DEMO_MACHINE_ID].hostname = "someone-else"
+    code, out, _ = cli(capsys, config, "doctor")
+    assert code == 1
+    assert "fail  machine               identity mismatch" in out
+    assert "hostname 'demo-h100-01' -> 'someone-else'" in out
+    assert "forget-machine" in out
 
 
 def test_doctor_counts_a_rate_limited_scope_as_a_warning_not_a_refused_key(

@@ -86,6 +86,23 @@ def test_a_hot_gpu_unlists_after_hot_for_s_and_relists_after_the_cool_down(tmp_p
         assert len(agent.store.journal_entries(kind=ActionKind.LIST.value)) == 2
 
 
+def test_vast_showing_another_gpu_count_than_installed_keeps_the_machine_off_the_market_and_says_why(
+    tmp_path: Path,
+) -> None:
+    """expected_gpu_count is set; Vast's num_gpus 4 against 8 installed GPUs: no listing, and the reason is shown."""
+    with world(tmp_path) as w:
+        w.machine.num_gpus = 4
+        agent = w.agent()
+        assert agent.tick(w.clock.now()) is not None
+        assert not w.machine.listed
+        assert agent.plan is not None
+        listing = next(r.text for r in agent.plan.reasons if r.step == "listing")
+        assert "Vast lists 4 GPUs, 8 installed here" in listing
+        health = agent.store.load_status()[0]["health"]
+        assert health["ok"] is False
+        assert any(r.startswith("health.vast_gpu_count: Vast lists 4 GPUs") for r in health["reasons"])
+
+
 def test_a_power_min_bid_comes_from_the_power_measured_under_load_in_the_running_agent(tmp_path: Path) -> None:
     """Telemetry samples at high utilisation feed History's mean power, and the plan's min bid follows it."""
     with world(tmp_path) as w:

@@ -187,6 +187,21 @@ def test_wrong_types_and_success_false_faults(emu: Emulator, http: httpx.Client)
     assert http.put("/api/v0/machines/4242/cleanup/", json={}).json() == {"success": False, "msg": "try later"}
 
 
+def test_swap_machine_answers_a_read_of_one_machine_with_another_machines_row_and_windows(
+    emu: Emulator, http: httpx.Client
+) -> None:
+    """The adversarial reply of a machine read: the row (or the windows) of machine_id instead of the one asked."""
+    emu.inject(Fault("swap_machine", method="GET", path_contains="/machines/4242", machine_id=4243))
+    assert [m["id"] for m in http.get("/api/v0/machines/4242/").json()] == [4243]
+    assert [m["id"] for m in http.get("/api/v0/machines/4242/").json()] == [4242], "fired once"
+    http.put("/api/v0/machines/4243/dnotify/", json={"sdate": emu.now_s() + 86400, "duration": 2.0,
+                                                     "maintenance_category": "power"})
+    emu.inject(Fault("swap_machine", path_contains="/maintenances", machine_id=4243))
+    windows = http.get("/api/v0/machines/maintenances", params={"machine_ids": "[4242]"}).json()
+    assert [w["machine_id"] for w in windows] == [4243]
+    assert http.post("/_emulator/fault", json={"kind": "swap_machine"}).status_code == 400, "needs machine_id"
+
+
 def test_drop_closes_the_connection_without_a_reply(emu: Emulator) -> None:
     emu.inject(Fault("drop"))
     with pytest.raises(httpx.RemoteProtocolError):

@@ -246,6 +246,14 @@ def test_metric_names_lists_exactly_what_a_fully_fed_endpoint_exports(metrics: M
     assert exported == METRIC_NAMES
 
 
+def test_a_refused_reply_about_another_machine_is_counted(metrics: Metrics, server: MetricsServer) -> None:
+    """The alert's counter: each reply refused as not the machine asked for."""
+    assert values(scrape(server), "hostagent_machine_identity_mismatches_total") == [0]
+    metrics.observe_identity_mismatch()
+    metrics.observe_identity_mismatch()
+    assert values(scrape(server), "hostagent_machine_identity_mismatches_total") == [2]
+
+
 def promql_metric_names(expr: str) -> set[str]:
     """The metric names a PromQL expression reads (label matchers, ranges, grouping and functions removed)."""
     expr = re.sub(r'"[^"]*"', "", expr)

@@ -16,6 +16,7 @@ from hostagent.errors import (
     VastRateLimited,
     VastServerError,
     VastWriteUncertain,
+    VastWrongMachine,
 )
 from hostagent.testing.clock import FakeClock
 from hostagent.testing.emulator import DEMO_ACCOUNT_ID, DEMO_MACHINE_ID, Emulator, Fault
@@ -131,6 +132,18 @@ def test_a_dropped_write_is_uncertain_and_not_repeated(emu: Emulator, client: Va
     with pytest.raises(VastWriteUncertain):
         client.list_machine(M, DesiredListing(listed=True, price_usd_per_gpu_hour=2.0))
     assert len(emu.requests) == 1
+
+
+def test_a_reply_naming_another_machine_is_refused_as_the_wrong_machine(emu: Emulator, client: VastClient) -> None:
+    """The client's own guard: show_machine and show_maints answer only about the machine asked for."""
+    emu.inject(Fault("swap_machine", method="GET", path_contains=f"/machines/{M}", machine_id=4243))
+    with pytest.raises(VastWrongMachine, match=f"asked for machine {M}, Vast answered with machine 4243"):
+        client.show_machine(M)
+    client.schedule_maint(4243, emu.now_s() + 86400, 2.0, "power")
+    emu.inject(Fault("swap_machine", path_contains="/maintenances", machine_id=4243))
+    with pytest.raises(VastWrongMachine, match="windows of machine 4243"):
+        client.show_maints([M])
+    assert client.show_maints([M]) == []
 
 
 def test_success_false_and_html_5xx(emu: Emulator, client: VastClient) -> None:

@@ -42,7 +42,18 @@ def test_a_lost_gpu_fails() -> None:
 
 def test_fewer_gpus_than_expected_fails() -> None:
     assert failing(verdict(snapshot(count=7))) == {"health.gpu_count"}
-    assert verdict(snapshot(count=7), cfg=HealthConfig(expected_gpu_count=7)).ok
+    assert assess(snapshot(count=7), machine(num_gpus=7), HealthConfig(expected_gpu_count=7), NOW, FRESH).ok
+
+
+def test_vasts_gpu_count_differing_from_the_installed_gpus_fails_when_a_count_is_expected() -> None:
+    """Renters would be sold GPUs that are not there, or the wrong count: not listed while the counts differ."""
+    cfg = replace(CFG, expected_gpu_count=8)
+    fewer_on_vast = assess(snapshot(), machine(num_gpus=4), cfg, NOW, FRESH)
+    assert failing(fewer_on_vast) == {"health.vast_gpu_count"}
+    assert "Vast lists 4 GPUs, 8 installed here" in fewer_on_vast.reasons[0].text
+    more_on_vast = assess(snapshot(count=7), machine(num_gpus=8), replace(cfg, expected_gpu_count=7), NOW, FRESH)
+    assert failing(more_on_vast) == {"health.vast_gpu_count"}
+    assert assess(snapshot(), machine(num_gpus=8), cfg, NOW, FRESH).ok
 
 
 def test_an_uncorrectable_ecc_error_fails() -> None:

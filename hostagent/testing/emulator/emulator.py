@@ -156,7 +156,9 @@ class Emulator:
                 time.sleep(fault.delay_s)  # real time: the client's read timeout is real
             reply = faults.before(fault)
         if reply is None:
-            reply = self._answer(method, parts.path, raw_query, headers, json_body)
+            path, query = (parts.path, raw_query) if fault is None or fault.kind != "swap_machine" else (
+                faults.swapped(fault, parts.path, raw_query))
+            reply = self._answer(method, path, query, headers, json_body)
             if fault is not None:
                 reply = faults.after(fault, reply)
         record.status = reply.status

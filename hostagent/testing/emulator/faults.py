@@ -7,13 +7,14 @@ until `clear_faults()`), oldest fault first, then is gone.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 from hostagent.testing.emulator.wire import JSON, Reply, json_reply, status_error, text_reply
 
-KINDS = ("status", "delay", "malformed", "html", "truncated", "drop", "wrong_types", "success_false")
+KINDS = ("status", "delay", "malformed", "html", "truncated", "drop", "wrong_types", "success_false", "swap_machine")
 
 
 @dataclass(frozen=True)
@@ -28,10 +29,13 @@ class Fault:
     retry_after: str | None = None
     delay_s: float = 0.0
     body: str | None = None
+    machine_id: int | None = None  # swap_machine: the machine whose data answers instead
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}; one of {', '.join(KINDS)}")
+        if self.kind == "swap_machine" and self.machine_id is None:
+            raise ValueError("a swap_machine fault needs machine_id: the machine whose data answers instead")
 
     @classmethod
     def from_json(cls, data: Mapping[str, object]) -> Fault:
@@ -45,6 +49,9 @@ class Fault:
             value = getattr(fault, name)
             if isinstance(value, bool) or not isinstance(value, kinds):
                 raise ValueError(f"{name} must be a number")
+        other = fault.machine_id
+        if other is not None and (isinstance(other, bool) or not isinstance(other, int)):
+            raise ValueError("machine_id must be an integer")
         return fault
 
     def matches(self, method: str, path: str) -> bool:
@@ -106,6 +113,16 @@ def before(fault: Fault) -> Reply | None:
     if fault.kind == "success_false":
         return json_reply({"success": False, "msg": fault.body or "emulated failure"})
     return None
+
+
+def swapped(fault: Fault, path: str, query: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """`swap_machine`: the request as if it named `fault.machine_id` (in the path and in `machine_ids`), so the
+    normal handler answers with that machine's row or windows while the caller asked for its own."""
+    other = str(fault.machine_id)
+    path = re.sub(r"/machines/\d+", f"/machines/{other}", path)
+    if "machine_ids" in query:
+        query = {**query, "machine_ids": f"[{other}]"}
+    return path, query
 
 
 def after(fault: Fault, reply: Reply) -> Reply:
