@@ -39,7 +39,7 @@ KILLS = 200
 IDEMPOTENT = ("cleanup_machine",)  # runs at every start by design; deleting nothing twice is harmless
 WRITE_GRACE_S = 50.0  # longer than the longest in-flight delay below
 IN_FLIGHT_DELAY_S = (30.0, 45.0)
-MOVE_WINDOW_EVERY = 40  # lives (~25 s): the owner moves the maintenance window
+MOVE_WINDOW_EVERY = 15  # lives at least between two moves of the maintenance window by the owner
 
 CONFIG = """
 [vast]
@@ -153,9 +153,18 @@ def test_two_hundred_sigkills_with_writes_in_flight_lose_no_action_duplicate_non
         moves: list[float] = []  # monotonic times the owner moved the window (a new notice is then due)
         kills = 0
         current = windows[0]
+        hold: tuple[str, float] | None = None  # a held write injected, waiting for the agent to send it
+        last_hold_s = float("-inf")  # when the last held write reached Vast
+        last_move = 0
         for life in range(KILLS):
             proc = _spawn(config, logs, life)
-            time.sleep(rng.uniform(0.35, 0.85))  # start-up is ~0.4 s: some die starting, most mid-tick
+            if hold is not None:  # kill this life while its write is held inside Vast
+                if _wait_held(emu, *hold):
+                    last_hold_s = time.monotonic()
+                    time.sleep(rng.uniform(0.0, 0.3))
+                hold = None
+            else:
+                time.sleep(rng.uniform(0.35, 0.85))  # start-up is ~0.4 s: some die starting, most mid-tick
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
             kills += proc.returncode == -signal.SIGKILL
@@ -172,14 +181,18 @@ def test_two_hundred_sigkills_with_writes_in_flight_lose_no_action_duplicate_non
                 with emu._lock:  # the default job removed by hand
                     machine.bid_gpu_cost, machine.bid_image, machine.bid_image_args = None, None, None
                     external.append(time.monotonic())
-            if life % MOVE_WINDOW_EVERY == MOVE_WINDOW_EVERY - 1:
+            if life - last_move >= MOVE_WINDOW_EVERY and time.monotonic() > last_hold_s + WRITE_GRACE_S + 2:
+                # The owner moves the window once the last held write is settled; the cancel (or the new notice)
+                # that follows is held inside Vast 30-45 s, past the life that sent it and the next ones.
                 current = windows[1] if current is windows[0] else windows[0]
                 _write_config(config, emu.url, current)
                 moves.append(time.monotonic())
                 external.append(moves[-1])
-                # the cancel or the new notice that follows is held inside Vast, past this life and the next ones
+                last_move = life
                 path = "cancel_maint" if len(moves) % 2 else "dnotify"
+                emu.clear_faults()
                 emu.inject(Fault("delay", method="PUT", path_contains=path, delay_s=rng.uniform(*IN_FLIGHT_DELAY_S)))
+                hold = (path, time.monotonic())
             elif rng.random() < 0.5:
                 emu.inject(rng.choice(FAULTS))
         emu.clear_faults()
@@ -234,6 +247,17 @@ def _write_config(path: Path, url: str, window: datetime) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(text)
     tmp.replace(path)  # the next life never reads half a file
+
+
+def _wait_held(emu: Emulator, path: str, since_s: float) -> bool:
+    """Until the agent has sent the write the emulator holds (up to 20 s); False when it never came."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if any(path in r.path and r.at_s >= since_s and r.answered_at_s is None for r in emu.requests):
+            return True
+        time.sleep(0.02)
+    emu.clear_faults()  # the agent had no reason to send it (e.g. still waiting on an earlier write)
+    return False
 
 
 def _wait_for_writes_in_flight(emu: Emulator) -> None:
