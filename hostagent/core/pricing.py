@@ -4,10 +4,15 @@ Order (the README explains each with a worked example):
     base -> schedule -> market -> idle_decay -> guard rails (floor/ceiling, max change, min bid, min change)
 The min bid is computed beside the price (fixed, or from measured power) and then kept at or below it.
 Pure: `now` and every memory come in as parameters.
+
+Numbers from outside (peer offers, remembered prices, measured power) are checked where they are used:
+a non-finite step result is refused (the price before the step stands, and a reason says so), and
+`clamp` raises rather than pass NaN on, so no path can publish `nan` or `inf`.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
@@ -22,8 +27,14 @@ from hostagent.config.model import (
     PricingConfig,
     ScheduleRule,
 )
-from hostagent.core.market import drop_outliers, lowest_price_per_machine, percentile
-from hostagent.core.model import History, MachineState, MarketSample, Reason
+from hostagent.core.market import (
+    drop_outliers,
+    impossible_offers,
+    lowest_price_per_machine,
+    percentile,
+    possible_price,
+)
+from hostagent.core.model import MAX_SANE_POWER_W, History, MachineState, MarketSample, Reason
 
 PRICE_DECIMALS = 4  # published prices are rounded so journals and action keys stay readable and stable
 
@@ -103,17 +114,20 @@ def market_price(
     prices = lowest_price_per_machine(
         sample.offers, machine.gpu_name, machine.num_gpus, machine.id, cfg.verified_only
     )
+    impossible = sample.dropped + impossible_offers(sample.offers)
+    dropped = f"{impossible} offers with impossible prices dropped; " if impossible else ""
     peers = drop_outliers(prices, cfg.outlier_iqr_k)
     if len(peers.prices) < cfg.min_peers:
         return current, Reason(
-            "market", f"skipped: {len(peers.prices)} peers, fewer than min_peers {cfg.min_peers}; {keep}"
+            "market", f"skipped: {dropped}{len(peers.prices)} peers, fewer than min_peers {cfg.min_peers}; {keep}"
         )
     point = percentile(peers.prices, cfg.percentile)
     target = point + cfg.offset_usd_per_gpu_hour
     return target, Reason(
         "market",
-        f"{len(peers.prices)} peers ({machine.gpu_name} x{machine.num_gpus}, {peers.outliers_dropped} outliers "
-        f"dropped): p{cfg.percentile:g} {usd(point)} + offset {usd(cfg.offset_usd_per_gpu_hour)} = {usd(target)} "
+        f"{dropped}{len(peers.prices)} peers ({machine.gpu_name} x{machine.num_gpus}, "
+        f"{peers.outliers_dropped} outliers dropped): p{cfg.percentile:g} {usd(point)} "
+        f"+ offset {usd(cfg.offset_usd_per_gpu_hour)} = {usd(target)} "
         f"replaces {usd(current)}",
     )
 
@@ -159,7 +173,15 @@ def idle_decay_price(
 
 
 def clamp(value: float, bounds: PriceBounds) -> float:
+    """Into [floor, ceiling]. Raises ValueError on NaN or ±inf: min/max would pass NaN through unchanged."""
+    if not math.isfinite(value):
+        raise ValueError(f"price {value!r} is not finite: refused by the guard rails")
     return min(max(value, bounds.floor_usd_per_gpu_hour), bounds.ceiling_usd_per_gpu_hour)
+
+
+def known_price(value: float | None) -> float | None:
+    """A remembered or shown price usable as a reference: finite and possible, else None."""
+    return value if value is not None and possible_price(value) else None
 
 
 def publishable(value: float, bounds: PriceBounds) -> float:
@@ -174,13 +196,24 @@ def min_bid_price(cfg: MinBidConfig, history: History, bounds: PriceBounds) -> t
             return None, Reason("min_bid", "fixed mode without a price: Vast's min bid is left alone")
         raw, why = cfg.usd_per_gpu_hour, f"fixed {usd(cfg.usd_per_gpu_hour)}"
     else:
-        measured = history.mean_power_under_load_w
+        measured = history.median_power_under_load_w
+        refused = ""
+        if measured is not None and not (math.isfinite(measured) and 0.0 <= measured <= MAX_SANE_POWER_W):
+            # A power that no GPU draws (NaN, inf, negative, beyond any board) must not price anything.
+            refused, measured = f"refused measured power {measured!r} W (not physical); ", None
         watts = measured if measured is not None else cfg.fallback_power_w
         if watts is None:
-            return None, Reason("min_bid", "power mode, no power measured and no fallback_power_w: left alone")
+            return None, Reason(
+                "min_bid", f"{refused}power mode, no power measured and no fallback_power_w: left alone"
+            )
         source = "measured under load" if measured is not None else "fallback_power_w"
         raw = watts / 1000.0 * cfg.tariff_usd_per_kwh * cfg.margin
-        why = f"{watts:.0f} W ({source}) / 1000 x {usd(cfg.tariff_usd_per_kwh)}/kWh x {cfg.margin:g} = {usd(raw)}"
+        why = (
+            f"{refused}{watts:.0f} W ({source}) / 1000 x {usd(cfg.tariff_usd_per_kwh)}/kWh x {cfg.margin:g} "
+            f"= {usd(raw)}"
+        )
+    if not math.isfinite(raw):
+        return None, Reason("min_bid", f"{why}: refused, not a finite price; Vast's min bid is left alone")
     bid = publishable(raw, bounds)
     if abs(bid - raw) > 10 ** -PRICE_DECIMALS:
         why += f", clamped into [{usd(bounds.floor_usd_per_gpu_hour)}, {usd(bounds.ceiling_usd_per_gpu_hour)}]"
@@ -194,6 +227,9 @@ def guard_rails(
 
     Every branch ends inside [floor, ceiling]: the min bid is already inside them, the max-change band is
     intersected with them, and a kept listed price is kept only when it is inside them.
+    The max-change band holds on every path: raising toward the min bid and keeping the listed price
+    stay inside it too. Its reference is the last price we published, else the last price Vast shows
+    (listed or not: after a restart without memory an unlisted machine still shows its old price).
     """
     bounds = guard.bounds_for(machine.gpu_name)
     floor, ceiling = bounds.floor_usd_per_gpu_hour, bounds.ceiling_usd_per_gpu_hour
@@ -203,11 +239,13 @@ def guard_rails(
         reasons.append(Reason("guard.floor", f"{usd(target)} raised to the floor {usd(floor)}"))
     elif target > ceiling:
         reasons.append(Reason("guard.ceiling", f"{usd(target)} lowered to the ceiling {usd(ceiling)}"))
-    listed = machine.listed_gpu_cost if machine.listed else None
-    reference = history.last_published_price_usd_per_gpu_hour or listed
-    if reference is not None and reference > 0:
+    listed = known_price(machine.listed_gpu_cost) if machine.listed else None
+    reference = known_price(history.last_published_price_usd_per_gpu_hour) or known_price(machine.listed_gpu_cost)
+    low, high = floor, ceiling  # the max-change band, within the bounds
+    if reference is not None:
         step = reference * guard.max_change_pct / 100.0
-        limited = clamp(min(max(price, reference - step), reference + step), bounds)
+        low, high = clamp(reference - step, bounds), clamp(reference + step, bounds)
+        limited = min(max(price, low), high)
         if abs(limited - price) > 1e-12:
             reasons.append(Reason(
                 "guard.max_change",
@@ -215,13 +253,22 @@ def guard_rails(
             ))
             price = limited
     if min_bid is not None and price < min_bid:
-        reasons.append(Reason("guard.min_bid", f"{usd(price)} raised to the min bid {usd(min_bid)}"))
-        price = min_bid
+        raised = max(price, min(min_bid, high))
+        if raised < min_bid:
+            reasons.append(Reason(
+                "guard.min_bid",
+                f"{usd(price)} raised toward the min bid {usd(min_bid)}: to {usd(raised)}, at most "
+                f"{guard.max_change_pct:g}% from {usd(reference or raised)} per cycle (the min bid follows the price)",
+            ))
+        else:
+            reasons.append(Reason("guard.min_bid", f"{usd(price)} raised to the min bid {usd(min_bid)}"))
+        price = raised
     price = publishable(price, bounds)
     if (
         listed is not None
         and abs(price - listed) < guard.min_change_usd
         and floor <= listed <= ceiling
+        and low - 1e-9 <= listed <= high + 1e-9
         and (min_bid is None or listed >= min_bid)
     ):
         if price != listed:
@@ -231,7 +278,9 @@ def guard_rails(
             ))
         price = listed
     bounds_text = f"[{usd(floor)}, {usd(ceiling)}] for {machine.gpu_name}"
-    reasons.append(Reason("guard", f"publish {usd(price)} (bounds {bounds_text})"))
+    first = "" if reference is not None else "; no previous price known (none published, none shown by Vast): " \
+        "the first price is the target"
+    reasons.append(Reason("guard", f"publish {usd(price)} (bounds {bounds_text}){first}"))
     return price, reasons
 
 
@@ -242,11 +291,11 @@ def price(
     base = cfg.base_for(machine.gpu_name)
     source = "pricing.models" if any(name == machine.gpu_name for name, _ in cfg.models) else "default"
     reasons = [Reason("base", f"{machine.gpu_name}: {usd(base)} ({source})")]
-    scheduled, why = schedule_price(cfg, base, now)
+    scheduled, why = _finite(schedule_price(cfg, base, now), base)
     reasons.append(why)
-    relative, why = market_price(cfg.market, machine, sample, now, scheduled)
+    relative, why = _finite(market_price(cfg.market, machine, sample, now, scheduled), scheduled)
     reasons.append(why)
-    target, why = idle_decay_price(cfg.idle_decay, machine, history, now, relative)
+    target, why = _finite(idle_decay_price(cfg.idle_decay, machine, history, now, relative), relative)
     reasons.append(why)
     bounds = cfg.guard.bounds_for(machine.gpu_name)
     bid, why = min_bid_price(cfg.min_bid, history, bounds)
@@ -257,6 +306,14 @@ def price(
         bid = min(bid, final)  # already implied by the guard order; stated so the invariant is local
     rule = _setting_step(base, ((reasons[1], scheduled), (reasons[2], relative), (reasons[3], target)), guards)
     return PriceDecision(final, target, bid, tuple(reasons), rule)
+
+
+def _finite(result: tuple[float, Reason], before: float) -> tuple[float, Reason]:
+    """A step whose result is not finite is refused: the price before it stands, and its reason says why."""
+    value, why = result
+    if math.isfinite(value):
+        return value, why
+    return before, Reason(why.step, f"refused a non-finite result ({value!r}); keeping {usd(before)} ({why.text})")
 
 
 def _setting_step(base: float, steps: tuple[tuple[Reason, float], ...], guards: list[Reason]) -> str:
