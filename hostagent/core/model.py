@@ -153,7 +153,6 @@ class MarketSample:
     offers: tuple[Offer, ...]
     taken_at: datetime
     hit_limit: bool = False
-    dropped: int = 0  # offers Vast sent with an impossible price (parse.offers drops them before they get here)
 
 
 @dataclass(frozen=True, slots=True)

@@ -114,7 +114,7 @@ def market_price(
     prices = lowest_price_per_machine(
         sample.offers, machine.gpu_name, machine.num_gpus, machine.id, cfg.verified_only
     )
-    impossible = sample.dropped + impossible_offers(sample.offers)
+    impossible = impossible_offers(sample.offers)  # NaN, <= 0 or absurd: no peer asks that, so none counts
     dropped = f"{impossible} offers with impossible prices dropped; " if impossible else ""
     peers = drop_outliers(prices, cfg.outlier_iqr_k)
     if len(peers.prices) < cfg.min_peers:
