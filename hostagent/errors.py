@@ -18,7 +18,8 @@
             ├── VastNotFound        404
             ├── VastClientError     other 4xx; carries Vast's `msg`
             ├── VastFailure         HTTP 200 with `success: false`; carries Vast's `msg`
-            └── VastBadReply        non-JSON, HTML, truncated, or a missing / wrongly typed field (`.field`)
+            ├── VastBadReply        non-JSON, HTML, truncated, or a missing / wrongly typed field (`.field`)
+            └── VastBadRequest      a request refused before sending (a non-finite number): nothing left
 """
 
 from __future__ import annotations
@@ -129,3 +130,9 @@ class VastBadReply(VastPermanent):
     ) -> None:
         self.field = field
         super().__init__(message, endpoint=endpoint, status=status)
+
+
+class VastBadRequest(VastPermanent):
+    """A request hostagent refused to send: its body or query holds NaN or ±inf, which is not JSON.
+
+    Raised before anything leaves, so Vast never sees a bare `NaN` (or a `null` it would read as "unset")."""

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import TypeVar
 
 import httpx
 import structlog
@@ -31,6 +32,7 @@ from hostagent.config.model import VastConfig
 from hostagent.errors import (
     VastAuthError,
     VastBadReply,
+    VastBadRequest,
     VastClientError,
     VastError,
     VastNotFound,
@@ -42,6 +44,8 @@ from hostagent.errors import (
 )
 from hostagent.ports import Clock
 from hostagent.vast.query import encode_query
+
+_T = TypeVar("_T")
 
 log = structlog.get_logger(__name__)
 
@@ -113,8 +117,8 @@ class Transport:
         self, ep: Endpoint, path: str, *, query: Mapping[str, object] | None = None, body: object | None = None
     ) -> object:
         """Send until success or a final failure; returns the reply's decoded JSON. Raises VastError only."""
-        url = self._base + path + (f"?{encode_query(query)}" if query else "")
-        content = None if body is None else json.dumps(body).encode()
+        url = self._base + path + (f"?{encode_query(_finite_only(ep, query, 'query'))}" if query else "")
+        content = None if body is None else json.dumps(_finite_only(ep, body, "body"), allow_nan=False).encode()
         started = self._clock.monotonic()
         attempt = 0
         while True:
@@ -304,3 +308,23 @@ def _float_or_none(raw: str | None) -> float | None:
     except ValueError:
         return None
     return value if math.isfinite(value) else None
+
+
+def _finite_only(ep: Endpoint, value: _T, where: str) -> _T:
+    """`value` itself when every number in it is finite; else VastBadRequest, before anything is sent.
+
+    json.dumps would write a bare `NaN` (not JSON) and Vast could read it as anything; allow_nan=False
+    stays on the body as a second lock, this names the field."""
+    def walk(item: object, path: str) -> None:
+        if isinstance(item, float) and not math.isfinite(item):
+            raise VastBadRequest(f"{ep.name}: {where} field {path or '(top)'} is {item!r}: not finite, not sent",
+                                 endpoint=ep.name)
+        if isinstance(item, Mapping):
+            for key, inner in item.items():
+                walk(inner, f"{path}.{key}" if path else str(key))
+        elif isinstance(item, (list, tuple)):
+            for index, inner in enumerate(item):
+                walk(inner, f"{path}[{index}]")
+
+    walk(value, "")
+    return value
