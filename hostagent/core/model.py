@@ -18,6 +18,8 @@ MAX_SANE_PRICE_USD_PER_GPU_HOUR = 1000.0
 # The most power one GPU may be said to draw when its own power limit is unknown (the largest boards
 # are rated near 1.2 kW); a reading above it is a sensor or transfer error.
 MAX_SANE_POWER_W = 3000.0
+# The latest epoch second a date from outside may carry (year 3000): beyond it `datetime` overflows.
+MAX_EPOCH_S = 32_503_680_000.0
 
 
 class GpuHealth(str, enum.Enum):

@@ -51,6 +51,8 @@ def test_a_machine_keeps_known_fields_and_ignores_unknown_ones() -> None:
         ({"listed_inet_up_cost": 1e300}, "m.listed_inet_up_cost", "price outside 0..1000 USD, got 1e+300"),
         ({"listed_inet_down_cost": -2}, "m.listed_inet_down_cost", "price outside 0..1000 USD, got -2"),
         ({"num_gpus": 0}, "m.num_gpus", "GPU count outside 1..1024, got 0"),
+        ({"client_end_date": 1e300}, "m.client_end_date", "time outside 0..32503680000 epoch s, got 1e+300"),
+        ({"end_date": -5.0}, "m.end_date", "time outside 0..32503680000 epoch s, got -5.0"),
     ],
 )
 def test_a_wrong_or_missing_field_is_a_bad_reply_naming_it(changes: dict[str, object], field: str, what: str) -> None:
@@ -68,6 +70,14 @@ def test_a_maintenance_window_and_its_end() -> None:
     w = parse.maintenance(Fields({"id": 42, "machine_id": 1, "start_time": 100.0, "duration_hours": 2,
                                   "maintenance_category": None, "cancelled_at": None}, "[0]", "show_maints"))
     assert (w.category, w.end_time) == ("", 100.0 + 7200.0)
+
+
+@pytest.mark.parametrize(("changes", "what"), [({"start_time": 1e20}, "m.start_time: time outside"),
+                                                ({"duration_hours": -2}, "m.duration_hours: duration outside")])
+def test_a_maintenance_window_with_an_absurd_time_is_a_bad_reply(changes: dict[str, object], what: str) -> None:
+    window = {"id": 42, "machine_id": 1, "start_time": 100.0, "duration_hours": 2, **changes}
+    with pytest.raises(VastBadReply, match=what):
+        parse.maintenance(Fields(window, "m", "show_maints"))
 
 
 def test_earnings_rows_by_day_and_by_machine() -> None:
