@@ -22,7 +22,6 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import TypeVar
 
 import httpx
 import structlog
@@ -43,9 +42,7 @@ from hostagent.errors import (
     VastWriteUncertain,
 )
 from hostagent.ports import Clock
-from hostagent.vast.query import encode_query
-
-_T = TypeVar("_T")
+from hostagent.vast.query import encode_query, non_finite_path
 
 log = structlog.get_logger(__name__)
 
@@ -117,8 +114,12 @@ class Transport:
         self, ep: Endpoint, path: str, *, query: Mapping[str, object] | None = None, body: object | None = None
     ) -> object:
         """Send until success or a final failure; returns the reply's decoded JSON. Raises VastError only."""
-        url = self._base + path + (f"?{encode_query(_finite_only(ep, query, 'query'))}" if query else "")
-        content = None if body is None else json.dumps(_finite_only(ep, body, "body"), allow_nan=False).encode()
+        for where, value in (("query", query), ("body", body)):
+            bad = non_finite_path(value)  # json.dumps would write a bare NaN (not JSON): refuse before sending
+            if bad is not None:
+                raise VastBadRequest(f"{ep.name}: {where} field {bad}: not finite, not sent", endpoint=ep.name)
+        url = self._base + path + (f"?{encode_query(query)}" if query else "")
+        content = None if body is None else json.dumps(body, allow_nan=False).encode()  # allow_nan: a second lock
         started = self._clock.monotonic()
         attempt = 0
         while True:
@@ -309,22 +310,3 @@ def _float_or_none(raw: str | None) -> float | None:
         return None
     return value if math.isfinite(value) else None
 
-
-def _finite_only(ep: Endpoint, value: _T, where: str) -> _T:
-    """`value` itself when every number in it is finite; else VastBadRequest, before anything is sent.
-
-    json.dumps would write a bare `NaN` (not JSON) and Vast could read it as anything; allow_nan=False
-    stays on the body as a second lock, this names the field."""
-    def walk(item: object, path: str) -> None:
-        if isinstance(item, float) and not math.isfinite(item):
-            raise VastBadRequest(f"{ep.name}: {where} field {path or '(top)'} is {item!r}: not finite, not sent",
-                                 endpoint=ep.name)
-        if isinstance(item, Mapping):
-            for key, inner in item.items():
-                walk(inner, f"{path}.{key}" if path else str(key))
-        elif isinstance(item, (list, tuple)):
-            for index, inner in enumerate(item):
-                walk(inner, f"{path}[{index}]")
-
-    walk(value, "")
-    return value
