@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 
 from agent_env import world
@@ -30,3 +31,24 @@ def test_one_infinite_power_sample_moves_neither_the_price_past_max_change_nor_t
         power = saved.get("median_power_under_load_w")
         assert power is None or math.isfinite(power)
         assert {row.power_w for row in agent.store.telemetry(w.clock.now()) if row.gpu_index == 0} <= {None}
+
+
+def test_a_restart_without_memory_relists_an_unlisted_machine_within_max_change_of_the_price_vast_shows(
+    tmp_path: Path,
+) -> None:
+    """The first listing after a restart is a price change like any other: 15 % from the last price Vast showed."""
+    with world(tmp_path) as w:
+        w.agent().tick(w.clock.now())
+        assert (w.machine.listed, w.machine.listed_gpu_cost) == (True, 2.00)
+        w.machine.listed = False  # unlisted by hand on Vast's site; Vast still shows the old price
+        assert w.parts is not None
+        w.parts.close()
+        w.parts = None
+        shutil.rmtree(tmp_path / "state")  # the state store is lost: no memory of what was published
+        w.config_path.write_text(w.config_path.read_text().replace('"H100 SXM" = 2.00', '"H100 SXM" = 3.00'))
+        agent = w.agent()
+        agent.tick(w.clock.now())
+        assert w.machine.listed
+        assert w.machine.listed_gpu_cost == 2.30
+        assert agent.plan is not None
+        assert any("at most 15% from $2.00" in r.text for r in agent.plan.reasons)
