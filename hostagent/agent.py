@@ -181,7 +181,7 @@ class Agent:
         self.history.observe_maintenances(self.maints)
         max_gap_s = 2 * self.config.agent.reconcile_s  # a longer gap was downtime: not counted as offered
         self._store_call("occupancy", lambda: earnings_mod.record_occupancy(self.store, machine, now, max_gap_s))
-        self._store_call("mean_power", lambda: self.history.observe_power(now))
+        self._store_call("median_power", lambda: self.history.observe_power(now))
         self._observe_machine(machine)
         return machine
 

@@ -21,7 +21,8 @@
             ├── VastFailure         HTTP 200 with `success: false`; carries Vast's `msg`
             ├── VastBadReply        non-JSON, HTML, truncated, or a missing / wrongly typed field (`.field`)
             │   └── VastWrongMachine  the reply is not the machine asked for: another id, or its identity changed
-            └── VastInsecureURL     the API URL would send the key in clear text (http:// off loopback): nothing sent
+            ├── VastInsecureURL     the API URL would send the key in clear text (http:// off loopback): nothing sent
+            └── VastBadRequest      a request refused before sending (a non-finite number): nothing left
 """
 
 from __future__ import annotations
@@ -149,3 +150,9 @@ class VastWrongMachine(VastBadReply):
 
 class VastInsecureURL(VastPermanent):
     """The API URL is not https:// (plain http:// is allowed to loopback only): refused before any connection."""
+
+
+class VastBadRequest(VastPermanent):
+    """A request hostagent refused to send: its body or query holds NaN or ±inf, which is not JSON.
+
+    Raised before anything leaves, so Vast never sees a bare `NaN` (or a `null` it would read as "unset")."""

@@ -1,7 +1,7 @@
 """The agent's memory between ticks: derives `core.model.History` from what it saw and persists it.
 
 `plan()` is pure, so everything it must remember (when the machine was last rented and at what price,
-since when a GPU has been hot, since when every health check has passed, the mean power under load)
+since when a GPU has been hot, since when every health check has passed, the median power under load)
 is kept here, in the state store's key/value memory under one JSON document, and survives a restart.
 
 The keeper never calls Vast or the hardware: the agent hands it observations.
@@ -10,6 +10,7 @@ The keeper never calls Vast or the hardware: the agent hands it observations.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
@@ -18,7 +19,7 @@ from hostagent.core.health import HealthVerdict
 from hostagent.core.model import History, MachineState, VastMaintenance
 
 HISTORY_KEY = "history"
-POWER_WINDOW = timedelta(days=7)  # mean power under load over the last week of telemetry
+POWER_WINDOW = timedelta(days=7)  # median power under load over the last week of telemetry
 
 
 class HistoryStore(Protocol):
@@ -28,7 +29,7 @@ class HistoryStore(Protocol):
 
     def put(self, key: str, value: object) -> None: ...
 
-    def mean_power_under_load_w(self, since: datetime, min_utilization_pct: float = 50.0) -> float | None: ...
+    def median_power_under_load_w(self, since: datetime, min_utilization_pct: float = 50.0) -> float | None: ...
 
 
 def _encode(value: object) -> object:
@@ -59,7 +60,11 @@ def history_to_json(history: History) -> dict[str, object]:
 
 
 def history_from_json(doc: Mapping[str, object]) -> History:
-    """Tolerant: a document that does not fit (older version, damaged) reads as an empty History."""
+    """Tolerant: a document that does not fit (older version, damaged) reads as an empty History.
+
+    Keys no longer known are ignored: an older document's `mean_power_under_load_w` is dropped, and the
+    median is read again from the telemetry at the next reconcile (a mean may hold an outlier).
+    """
     try:
         fields = {f.name: _decode(doc[f.name]) for f in dataclasses.fields(History) if f.name in doc}
         return History(**fields)  # type: ignore[arg-type]
@@ -110,9 +115,10 @@ class HistoryKeeper:
         self._set(vast_maintenances=tuple(maintenances))
 
     def observe_power(self, now: datetime) -> None:
-        mean_w = self._store.mean_power_under_load_w(now - POWER_WINDOW)
-        if mean_w is not None:
-            self._set(mean_power_under_load_w=mean_w)
+        """The store's median over the window; a value that is not finite is never kept (nor saved as JSON)."""
+        median_w = self._store.median_power_under_load_w(now - POWER_WINDOW)
+        if median_w is not None and math.isfinite(median_w):
+            self._set(median_power_under_load_w=median_w)
 
     def observe_listing_change(self, *, listed: bool, cause: str | None = None, price: float | None = None) -> None:
         """After a write the agent made: remember that it unlisted, and why (so it may relist), or what it published."""

@@ -1,17 +1,35 @@
 """Suite-wide isolation: a test that configures logging (as the CLI commands do) must not change
-what later tests see. Each test gets back the logging set-up it started with."""
+what later tests see. Each test gets back the logging set-up it started with.
+
+Hypothesis: one profile for every property test, with no example database, and its other files (a
+cache of the code's constants) in a temporary directory removed at exit: no run writes a `.hypothesis/`
+directory into the checkout. Example counts are set per test; the whole-plan property
+test (tests/unit/test_plan_properties.py) reads HOSTAGENT_HYPOTHESIS_EXAMPLES for a longer, slow run.
+"""
 
 from __future__ import annotations
 
+import atexit
 import logging
+import shutil
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 import structlog
+from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
+
+_HYPOTHESIS_HOME = Path(tempfile.mkdtemp(prefix="hostagent-hypothesis-"))
+atexit.register(shutil.rmtree, _HYPOTHESIS_HOME, ignore_errors=True)
+set_hypothesis_home_dir(_HYPOTHESIS_HOME)
+settings.register_profile("hostagent", database=None)
+settings.load_profile("hostagent")
 
 _QUIET_LOGGERS = ("httpx", "httpcore")
 

@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from hostagent.config.model import WEEKDAYS, MaintenanceConfig, MaintenanceWindow
-from hostagent.core.model import Action, ActionKind, History, MachineState, Reason, VastMaintenance
+from hostagent.core.model import MAX_EPOCH_S, Action, ActionKind, History, MachineState, Reason, VastMaintenance
 
 VAST_HORIZON = timedelta(days=365)  # Vast accepts a notice only for a start within a year
 MATCH_START_S = 60.0  # a Vast window within this of a configured start is the same window
@@ -191,8 +191,13 @@ def plan_maintenance(
         reasons.append(Reason("maintenance.end_date", f"offer ends at the start of window {coming.local_text()}, "
                               "so no new contract runs into it"))
     shown = active or coming
-    if shown is not None and machine.client_end_date is not None:
-        reason, warning = _contracts(machine.client_end_date, shown)
+    contract_end_s = machine.client_end_date
+    if contract_end_s is not None and not 0.0 <= contract_end_s <= MAX_EPOCH_S:
+        # parse refuses such a reply; kept here too so the pure core never crashes on a number from outside
+        reasons.append(Reason("maintenance.contracts", f"latest contract end {contract_end_s!r} is no time: ignored"))
+        contract_end_s = None
+    if shown is not None and contract_end_s is not None:
+        reason, warning = _contracts(contract_end_s, shown)
         reasons.append(reason)
         if warning is not None:
             warnings.append(warning)

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from hostagent.core.model import Offer
+from hostagent.core.model import MAX_SANE_PRICE_USD_PER_GPU_HOUR, Offer
+
+
+def possible_price(usd_per_gpu_hour: float) -> bool:
+    """A price a real peer could ask: finite, above zero, below the sane ceiling.
+
+    NaN compares false with everything, so it must be refused here, before any sort or percentile
+    (one NaN or two opposite huge values once turned the whole percentile into NaN).
+    """
+    return math.isfinite(usd_per_gpu_hour) and 0.0 < usd_per_gpu_hour < MAX_SANE_PRICE_USD_PER_GPU_HOUR
+
+
+def impossible_offers(offers: Iterable[Offer]) -> int:
+    """How many offers carry a price no peer could ask (dropped by `lowest_price_per_machine`)."""
+    return sum(1 for offer in offers if not possible_price(offer.price_usd_per_gpu_hour))
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +37,7 @@ def lowest_price_per_machine(
     """Peers are offers for the same GPU model and count; a machine with several offers counts once, at its lowest.
 
     One price per machine keeps a host that splits its machine into many offers from outvoting the rest.
+    An offer with an impossible price is skipped, not the whole sample: the other peers still count.
     """
     best: dict[int, float] = {}
     for offer in offers:
@@ -32,6 +48,8 @@ def lowest_price_per_machine(
         if verified_only and not offer.verified:
             continue
         price = offer.price_usd_per_gpu_hour
+        if not possible_price(price):
+            continue
         if offer.machine_id not in best or price < best[offer.machine_id]:
             best[offer.machine_id] = price
     return sorted(best.values())

@@ -12,6 +12,15 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
+# The dearest price per GPU-hour any number from outside (a Vast reply, a peer offer) may carry. Real GPU
+# prices are a few dollars; anything above this is a unit mix-up, a test value or an attack, never a market.
+MAX_SANE_PRICE_USD_PER_GPU_HOUR = 1000.0
+# The most power one GPU may be said to draw when its own power limit is unknown (the largest boards
+# are rated near 1.2 kW); a reading above it is a sensor or transfer error.
+MAX_SANE_POWER_W = 3000.0
+# The latest epoch second a date from outside may carry (year 3000): beyond it `datetime` overflows.
+MAX_EPOCH_S = 32_503_680_000.0
+
 
 class GpuHealth(str, enum.Enum):
     """What the hardware layer can say about one GPU."""
@@ -272,7 +281,8 @@ class History:
     healthy_since: datetime | None = None  # first tick of the current passing streak (relist cool-down)
     hot_since: tuple[tuple[int, datetime], ...] = ()  # (gpu index, first tick above its threshold)
     last_telemetry_at: datetime | None = None  # the last snapshot that had fresh readings
-    mean_power_under_load_w: float | None = None  # per GPU, from telemetry samples with utilisation high
+    # Per GPU: the median of telemetry under high utilisation, so one bogus sample cannot move it.
+    median_power_under_load_w: float | None = None
     vast_maintenances: tuple[VastMaintenance, ...] = ()  # as last read from Vast
     unlisted_by_agent: bool = False  # the agent itself unlisted (health or maintenance), so it may relist
     first_seen_at: datetime | None = None  # the agent's first tick for this machine (idle decay when never rented)

@@ -4,28 +4,25 @@ Order (the README explains each with a worked example):
     base -> schedule -> market -> idle_decay -> guard rails (floor/ceiling, max change, min bid, min change)
 The min bid is computed beside the price (fixed, or from measured power) and then kept at or below it.
 Pure: `now` and every memory come in as parameters.
+
+Numbers from outside (peer offers, remembered prices, measured power) are checked where they are used:
+a non-finite step result is refused (the price before the step stands, and a reason says so), and
+`clamp` raises rather than pass NaN on, so no path can publish `nan` or `inf`.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from hostagent.config.model import (
-    WEEKDAYS,
-    GuardConfig,
-    IdleDecayConfig,
-    MarketConfig,
-    MinBidConfig,
-    PriceBounds,
-    PricingConfig,
-    ScheduleRule,
-)
-from hostagent.core.market import drop_outliers, lowest_price_per_machine, percentile
+from hostagent.config.model import WEEKDAYS, IdleDecayConfig, MarketConfig, PricingConfig, ScheduleRule
+from hostagent.core.guard import clamp, guard_rails, min_bid_price, usd
+from hostagent.core.market import drop_outliers, impossible_offers, lowest_price_per_machine, percentile
 from hostagent.core.model import History, MachineState, MarketSample, Reason
 
-PRICE_DECIMALS = 4  # published prices are rounded so journals and action keys stay readable and stable
+__all__ = ["PriceDecision", "clamp", "price", "usd"]  # clamp and usd live in guard.py; callers import them here
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,14 +32,6 @@ class PriceDecision:
     min_bid_usd_per_gpu_hour: float | None  # None: leave Vast's min bid alone
     reasons: tuple[Reason, ...]
     rule: str = "base"  # the step that set the price last: what `status` names as "the rule that set it"
-
-
-def usd(value: float) -> str:
-    """Dollars with 2 to 4 decimals: $2.10, $1.9475."""
-    text = f"{abs(value):.4f}"
-    while text.endswith("0") and len(text.split(".")[1]) > 2:
-        text = text[:-1]
-    return f"-${text}" if value < 0 else f"${text}"
 
 
 # ---- schedule -------------------------------------------------------------------------------
@@ -103,17 +92,20 @@ def market_price(
     prices = lowest_price_per_machine(
         sample.offers, machine.gpu_name, machine.num_gpus, machine.id, cfg.verified_only
     )
+    impossible = impossible_offers(sample.offers)  # NaN, <= 0 or absurd: no peer asks that, so none counts
+    dropped = f"{impossible} offers with impossible prices dropped; " if impossible else ""
     peers = drop_outliers(prices, cfg.outlier_iqr_k)
     if len(peers.prices) < cfg.min_peers:
         return current, Reason(
-            "market", f"skipped: {len(peers.prices)} peers, fewer than min_peers {cfg.min_peers}; {keep}"
+            "market", f"skipped: {dropped}{len(peers.prices)} peers, fewer than min_peers {cfg.min_peers}; {keep}"
         )
     point = percentile(peers.prices, cfg.percentile)
     target = point + cfg.offset_usd_per_gpu_hour
     return target, Reason(
         "market",
-        f"{len(peers.prices)} peers ({machine.gpu_name} x{machine.num_gpus}, {peers.outliers_dropped} outliers "
-        f"dropped): p{cfg.percentile:g} {usd(point)} + offset {usd(cfg.offset_usd_per_gpu_hour)} = {usd(target)} "
+        f"{dropped}{len(peers.prices)} peers ({machine.gpu_name} x{machine.num_gpus}, "
+        f"{peers.outliers_dropped} outliers dropped): p{cfg.percentile:g} {usd(point)} "
+        f"+ offset {usd(cfg.offset_usd_per_gpu_hour)} = {usd(target)} "
         f"replaces {usd(current)}",
     )
 
@@ -155,86 +147,6 @@ def idle_decay_price(
     )
 
 
-# ---- min bid and guard rails ----------------------------------------------------------------
-
-
-def clamp(value: float, bounds: PriceBounds) -> float:
-    return min(max(value, bounds.floor_usd_per_gpu_hour), bounds.ceiling_usd_per_gpu_hour)
-
-
-def publishable(value: float, bounds: PriceBounds) -> float:
-    """Rounded for publishing, then clamped again so rounding can never step outside the bounds."""
-    return clamp(round(value, PRICE_DECIMALS), bounds)
-
-
-def min_bid_price(cfg: MinBidConfig, history: History, bounds: PriceBounds) -> tuple[float | None, Reason]:
-    """Fixed, or power per GPU (W / 1000 x $/kWh x margin), clamped into the guard bounds."""
-    if cfg.mode == "fixed":
-        if cfg.usd_per_gpu_hour is None:
-            return None, Reason("min_bid", "fixed mode without a price: Vast's min bid is left alone")
-        raw, why = cfg.usd_per_gpu_hour, f"fixed {usd(cfg.usd_per_gpu_hour)}"
-    else:
-        measured = history.mean_power_under_load_w
-        watts = measured if measured is not None else cfg.fallback_power_w
-        if watts is None:
-            return None, Reason("min_bid", "power mode, no power measured and no fallback_power_w: left alone")
-        source = "measured under load" if measured is not None else "fallback_power_w"
-        raw = watts / 1000.0 * cfg.tariff_usd_per_kwh * cfg.margin
-        why = f"{watts:.0f} W ({source}) / 1000 x {usd(cfg.tariff_usd_per_kwh)}/kWh x {cfg.margin:g} = {usd(raw)}"
-    bid = publishable(raw, bounds)
-    if abs(bid - raw) > 10 ** -PRICE_DECIMALS:
-        why += f", clamped into [{usd(bounds.floor_usd_per_gpu_hour)}, {usd(bounds.ceiling_usd_per_gpu_hour)}]"
-    return bid, Reason("min_bid", why)
-
-
-def guard_rails(
-    guard: GuardConfig, machine: MachineState, history: History, target: float, min_bid: float | None
-) -> tuple[float, list[Reason]]:
-    """Floor/ceiling, then the largest change per cycle, then never below the min bid, then no flapping.
-
-    Every branch ends inside [floor, ceiling]: the min bid is already inside them, the max-change band is
-    intersected with them, and a kept listed price is kept only when it is inside them.
-    """
-    bounds = guard.bounds_for(machine.gpu_name)
-    floor, ceiling = bounds.floor_usd_per_gpu_hour, bounds.ceiling_usd_per_gpu_hour
-    reasons: list[Reason] = []
-    price = clamp(target, bounds)
-    if target < floor:
-        reasons.append(Reason("guard.floor", f"{usd(target)} raised to the floor {usd(floor)}"))
-    elif target > ceiling:
-        reasons.append(Reason("guard.ceiling", f"{usd(target)} lowered to the ceiling {usd(ceiling)}"))
-    listed = machine.listed_gpu_cost if machine.listed else None
-    reference = history.last_published_price_usd_per_gpu_hour or listed
-    if reference is not None and reference > 0:
-        step = reference * guard.max_change_pct / 100.0
-        limited = clamp(min(max(price, reference - step), reference + step), bounds)
-        if abs(limited - price) > 1e-12:
-            reasons.append(Reason(
-                "guard.max_change",
-                f"{usd(price)} limited to {usd(limited)}: at most {guard.max_change_pct:g}% from {usd(reference)}",
-            ))
-            price = limited
-    if min_bid is not None and price < min_bid:
-        reasons.append(Reason("guard.min_bid", f"{usd(price)} raised to the min bid {usd(min_bid)}"))
-        price = min_bid
-    price = publishable(price, bounds)
-    if (
-        listed is not None
-        and abs(price - listed) < guard.min_change_usd
-        and floor <= listed <= ceiling
-        and (min_bid is None or listed >= min_bid)
-    ):
-        if price != listed:
-            reasons.append(Reason(
-                "guard.min_change",
-                f"{usd(price)} is within {usd(guard.min_change_usd)} of the listed {usd(listed)}: keep it",
-            ))
-        price = listed
-    bounds_text = f"[{usd(floor)}, {usd(ceiling)}] for {machine.gpu_name}"
-    reasons.append(Reason("guard", f"publish {usd(price)} (bounds {bounds_text})"))
-    return price, reasons
-
-
 def price(
     cfg: PricingConfig, machine: MachineState, sample: MarketSample | None, now: datetime, history: History
 ) -> PriceDecision:
@@ -242,11 +154,11 @@ def price(
     base = cfg.base_for(machine.gpu_name)
     source = "pricing.models" if any(name == machine.gpu_name for name, _ in cfg.models) else "default"
     reasons = [Reason("base", f"{machine.gpu_name}: {usd(base)} ({source})")]
-    scheduled, why = schedule_price(cfg, base, now)
+    scheduled, why = _finite(schedule_price(cfg, base, now), base)
     reasons.append(why)
-    relative, why = market_price(cfg.market, machine, sample, now, scheduled)
+    relative, why = _finite(market_price(cfg.market, machine, sample, now, scheduled), scheduled)
     reasons.append(why)
-    target, why = idle_decay_price(cfg.idle_decay, machine, history, now, relative)
+    target, why = _finite(idle_decay_price(cfg.idle_decay, machine, history, now, relative), relative)
     reasons.append(why)
     bounds = cfg.guard.bounds_for(machine.gpu_name)
     bid, why = min_bid_price(cfg.min_bid, history, bounds)
@@ -257,6 +169,14 @@ def price(
         bid = min(bid, final)  # already implied by the guard order; stated so the invariant is local
     rule = _setting_step(base, ((reasons[1], scheduled), (reasons[2], relative), (reasons[3], target)), guards)
     return PriceDecision(final, target, bid, tuple(reasons), rule)
+
+
+def _finite(result: tuple[float, Reason], before: float) -> tuple[float, Reason]:
+    """A step whose result is not finite is refused: the price before it stands, and its reason says why."""
+    value, why = result
+    if math.isfinite(value):
+        return value, why
+    return before, Reason(why.step, f"refused a non-finite result ({value!r}); keeping {usd(before)} ({why.text})")
 
 
 def _setting_step(base: float, steps: tuple[tuple[Reason, float], ...], guards: list[Reason]) -> str:

@@ -10,11 +10,16 @@ that is edited rather than appended to (e.g. `[79]` -> `[48]`) reports its whole
 a shortened or emptied list reports nothing. The first read reports everything listed.
 
 A file that is missing, does not parse or holds a wrong key or value gives a snapshot with
-`backend_ok=False` and a hint naming the file and every problem; `read()` never raises.
+`backend_ok=False` and a hint naming the file and every problem; `read()` never raises. Once a good
+reading was made, a file that cannot be read or parsed (or is empty: a writer caught mid-write) gives
+the last good GPUs back marked stale, health unknown, as NVML does when a read hangs: never "0 GPUs",
+which would unlist the machine at once; the staleness check (`stale_after_s`) judges it instead.
+Numbers outside their physical range (`inf` and `nan` are valid TOML) read as unknown (hardware/bounds.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Mapping
@@ -26,6 +31,7 @@ import structlog
 
 from hostagent.core.model import DiskReading, GpuHealth, GpuReading, HostSnapshot, XidEvent
 from hostagent.errors import HardwareError
+from hostagent.hardware.bounds import SensorBounds
 from hostagent.hardware.disk import DiskReader
 
 if sys.version_info >= (3, 11):
@@ -94,14 +100,16 @@ class FakeHardware:
         self._path = path
         self._disks = disks if disks is not None else DiskReader([docker_root])
         self._xids_seen: dict[str, tuple[int, ...]] = {}
+        self._bounds = SensorBounds(self.backend)
+        self._last: HostSnapshot | None = None  # the last reading from a file that parsed
 
     def read(self, now: datetime) -> HostSnapshot:
         """Parse the file now; a bad file gives `backend_ok=False` and a hint, never an exception."""
         try:
             doc = _load(self._path)
-            problems = _check(doc)
         except (OSError, ValueError, UnicodeDecodeError) as exc:  # TOMLDecodeError and JSONDecodeError are ValueErrors
-            problems = [f"{type(exc).__name__}: {exc}"]
+            return self._unreadable(now, f"{type(exc).__name__}: {exc}")
+        problems = _check(doc)
         if problems:
             hint = f"fake GPU file {self._path}: " + "; ".join(problems)
             log.warning("fake_gpu_file_invalid", path=str(self._path), problems=problems)
@@ -112,9 +120,23 @@ class FakeHardware:
             log.exception("fake_gpu_file_unusable", path=str(self._path))
             return HostSnapshot(now, (), (), self.backend, backend_ok=False, hint=f"fake GPU file {self._path}: {exc}")
         disks = tuple(_disk(entry) for entry in doc["disk"]) if "disk" in doc else self._disks.read()
-        return HostSnapshot(
+        self._last = HostSnapshot(
             now, gpus, disks, self.backend, backend_ok=doc.get("backend_ok", True), hint=doc.get("hint")
         )
+        return self._last
+
+    def _unreadable(self, now: datetime, problem: str) -> HostSnapshot:
+        """The last good GPUs, stale and of unknown health; with none yet, backend_ok=False and the hint."""
+        hint = f"fake GPU file {self._path}: {problem}"
+        log.warning("fake_gpu_file_unreadable", path=str(self._path), problem=problem, stale=self._last is not None)
+        last = self._last
+        if last is None or not last.gpus:
+            return HostSnapshot(now, (), (), self.backend, backend_ok=False, hint=hint)
+        why = f"fake GPU file unreadable ({problem}): readings are stale"
+        gpus = tuple(
+            dataclasses.replace(g, stale=True, health=GpuHealth.UNKNOWN, error=why, xid_events=()) for g in last.gpus
+        )
+        return HostSnapshot(now, gpus, last.disks, self.backend, backend_ok=True, hint=hint)
 
     def close(self) -> None:
         """Nothing to release: the file is opened and closed at each read."""
@@ -136,18 +158,21 @@ class FakeHardware:
         self._xids_seen[uuid] = xids
         for key in ("index", "uuid", "xid", "unsupported"):
             values.pop(key, None)
-        return GpuReading(
+        return self._bounds.check(GpuReading(
             index=index,
             uuid=uuid,
             health=health,
             xid_events=tuple(XidEvent(index, xid, "xid") for xid in new),
             unsupported=tuple(entry.get("unsupported", ())),
             **values,
-        )
+        ))
 
 
 def _load(path: Path) -> Any:
     text = path.read_text(encoding="utf-8")
+    if not text.strip():
+        # Not "no GPUs": an empty file is what a reader sees between a writer's truncate and its write.
+        raise ValueError("the file is empty (caught mid-write?)")
     if path.suffix.lower() == ".json":
         return json.loads(text)
     return tomllib.loads(text)

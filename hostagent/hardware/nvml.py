@@ -12,6 +12,7 @@ How it stays up when the GPUs or the driver do not:
   read starts while the hung one runs.
 - Cadences: TICK_FIELDS every read; PCIe link gen/width and the compute-process count every
   `medium_counters_s` (carried between reads); the slow counters every `slow_counters_s` (nvml_fields.py).
+- Out-of-range numbers (hardware/bounds.py): that field reads as None for the tick, with a logged reason.
 - XID and ECC events: an NVML event set, drained each read with `nvmlEventSetWait_v2(set, 0)` until
   Timeout, reported on the GPU they concern as the events since the previous read.
 """
@@ -30,6 +31,7 @@ import structlog
 from hostagent.config.model import HardwareConfig
 from hostagent.core.model import GpuHealth, GpuReading, HostSnapshot, XidEvent
 from hostagent.hardware import nvml_fields as nf
+from hostagent.hardware.bounds import SensorBounds
 from hostagent.hardware.deadline import DeadlineExceeded, DeadlineRunner
 from hostagent.hardware.disk import DiskReader
 from hostagent.ports import Clock
@@ -84,6 +86,7 @@ class NvmlHardware:
         self._next_slow_at = float("-inf")
         self._hint: str | None = None
         self._last: tuple[GpuReading, ...] = ()
+        self._bounds = SensorBounds(self.backend)  # touched only by the worker thread
 
     # -- the port --------------------------------------------------------------------------
     def read(self, now: datetime) -> HostSnapshot:
@@ -282,7 +285,8 @@ class NvmlHardware:
         if (error is not None) != device.lost:
             device.lost = error is not None
             log.warning("nvml_gpu_lost" if device.lost else "nvml_gpu_back", gpu=device.index, error=error)
-        return nf.reading(device, values, error, tuple(events))
+        # Checked where it enters: a garbled number (all-ones power, 500 C) reads as unknown, not as a value.
+        return self._bounds.check(nf.reading(device, values, error, tuple(events)))
 
     def _drain_events(self) -> dict[int, list[XidEvent]]:
         """Every event queued since the last read, by device; never waits (timeout 0 ms)."""

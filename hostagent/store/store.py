@@ -130,10 +130,10 @@ class StateStore:
         with self._db.read("reading disk telemetry") as conn:
             return tel.disk_rows(conn, since)
 
-    def mean_power_under_load_w(self, since: datetime, min_utilization_pct: float = 50.0) -> float | None:
-        """Mean power of one GPU while at least `min_utilization_pct` busy (healthy samples), or None."""
+    def median_power_under_load_w(self, since: datetime, min_utilization_pct: float = 50.0) -> float | None:
+        """Median power of one GPU while at least `min_utilization_pct` busy (healthy samples), or None."""
         with self._db.read("reading power under load") as conn:
-            return tel.mean_power_under_load(conn, since, min_utilization_pct)
+            return tel.median_power_under_load(conn, since, min_utilization_pct)
 
     # ---- journal and intents ---------------------------------------------------------------
 

@@ -7,10 +7,11 @@ a sample arriving later for an already aggregated bucket (the clock stepped back
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from datetime import datetime
 
-from hostagent.core.model import GpuHealth, HostSnapshot
+from hostagent.core.model import MAX_SANE_POWER_W, GpuHealth, HostSnapshot
 from hostagent.store.rows import DiskRow, TelemetryRow, from_epoch, parse_health, to_epoch
 
 BUCKET_S = 300.0
@@ -67,13 +68,19 @@ _DISK_AGGREGATE = (
 )
 
 
+def _finite(value: float | None) -> float | None:
+    """SQLite stores inf as a number that then poisons every mean; the hardware layer already drops it, and
+    this keeps the tables clean whoever calls: a non-finite reading is stored as NULL (no reading)."""
+    return value if value is None or math.isfinite(value) else None
+
+
 def insert_snapshot(conn: sqlite3.Connection, snapshot: HostSnapshot) -> None:
     at = to_epoch(snapshot.taken_at)
     conn.executemany(
         "INSERT INTO gpu_raw (at, gpu_index, health, temperature_c, utilization_pct, memory_used_mib, power_w) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         [
-            (at, g.index, g.health.value, g.temperature_c, g.utilization_pct, g.memory_used_mib, g.power_w)
+            (at, g.index, g.health.value, g.temperature_c, g.utilization_pct, g.memory_used_mib, _finite(g.power_w))
             for g in snapshot.gpus
         ],
     )
@@ -153,20 +160,40 @@ def disk_rows(conn: sqlite3.Connection, since: datetime) -> list[DiskRow]:
     return rows
 
 
-def mean_power_under_load(conn: sqlite3.Connection, since: datetime, min_utilization_pct: float) -> float | None:
-    """Mean power of one GPU over samples at or above the utilisation threshold.
+def median_power_under_load(conn: sqlite3.Connection, since: datetime, min_utilization_pct: float) -> float | None:
+    """Median power of one GPU over samples at or above the utilisation threshold (healthy samples only).
 
-    An aggregate counts only when its minimum utilisation meets the threshold (every sample in it
-    was under load), weighted by how many power samples it holds."""
+    A median, not a mean: one bogus sample (a sensor glitch, an inf from an old database) must not move
+    the min bid for the whole window. Raw samples are first averaged per GPU and 5-minute bucket (the
+    grain of the aggregates), then the median is taken over those bucket means, each weighted by its
+    number of power samples. An aggregate counts only when its minimum utilisation meets the threshold.
+    Values outside 0..MAX_SANE_POWER_W (inf written by an older version included) are never counted."""
     since_s = to_epoch(since)
-    raw_sum, raw_n = conn.execute(
-        "SELECT TOTAL(power_w), COUNT(power_w) FROM gpu_raw WHERE at >= ? AND utilization_pct >= ? AND health = ?",
-        (since_s, min_utilization_pct, GpuHealth.OK.value),
-    ).fetchone()
-    agg_sum, agg_n = conn.execute(
-        "SELECT TOTAL(power_w_mean * power_samples), TOTAL(power_samples) FROM gpu_agg "
-        "WHERE bucket_at >= ? AND utilization_pct_min >= ? AND power_w_mean IS NOT NULL AND health = ?",
-        (since_s, min_utilization_pct, GpuHealth.OK.value),
-    ).fetchone()
-    count = raw_n + agg_n
-    return (raw_sum + agg_sum) / count if count else None
+    bound = {"since": since_s, "util": min_utilization_pct, "ok": GpuHealth.OK.value, "max": MAX_SANE_POWER_W}
+    raw = conn.execute(
+        f"SELECT AVG(power_w), COUNT(power_w) FROM gpu_raw WHERE at >= :since AND utilization_pct >= :util "  # noqa: S608
+        f"AND health = :ok AND power_w BETWEEN 0 AND :max GROUP BY CAST(at / {BUCKET_S} AS INTEGER), gpu_index",
+        bound,
+    ).fetchall()
+    agg = conn.execute(
+        "SELECT power_w_mean, power_samples FROM gpu_agg WHERE bucket_at >= :since AND utilization_pct_min >= :util "
+        "AND power_w_mean BETWEEN 0 AND :max AND power_samples > 0 AND health = :ok",
+        bound,
+    ).fetchall()
+    return weighted_median([(float(value), int(weight)) for value, weight in raw + agg if weight])
+
+
+def weighted_median(pairs: list[tuple[float, int]]) -> float | None:
+    """The value at the middle of the total weight (the mean of the two middle values when it falls between)."""
+    if not pairs:
+        return None
+    pairs = sorted(pairs)
+    total = sum(weight for _, weight in pairs)
+    seen = 0
+    for position, (value, weight) in enumerate(pairs):
+        seen += weight
+        if seen * 2 > total:
+            return value
+        if seen * 2 == total:
+            return (value + pairs[position + 1][0]) / 2.0
+    return pairs[-1][0]  # not reached: the weights sum to `total`

@@ -190,7 +190,7 @@ class VastClient:
 
     def search_offers(self, query: Mapping[str, object]) -> list[Offer]:
         def read(reply: object) -> list[Offer]:
-            return [parse.offer(o) for o in Fields(reply, "", SEARCH_OFFERS.name).objects("offers")]
+            return parse.offers(Fields(reply, "", SEARCH_OFFERS.name))
 
         return self._call(SEARCH_OFFERS, read, body=dict(query))
 

@@ -3,6 +3,13 @@ raises `VastBadReply` naming it by path, e.g. `machines[0].num_gpus: expected in
 
 Rules: an int field takes a JSON integer (or an integral float such as 4.0) within ±2**63; a float field
 takes any finite JSON number; bool is never accepted as a number; `null` counts as missing.
+
+Absurd numbers: the machine's own prices must lie in 0..MAX_SANE_PRICE_USD_PER_GPU_HOUR, its GPU
+count in 1..1024, its dates (and maintenance windows') in 0..year 3000 epoch s, else the reply is a
+`VastBadReply`: the machine record is what every write is planned from, so a reply we cannot believe
+plans nothing, and the next reconcile reads it again. A peer offer with an impossible price is kept
+here and dropped by the core, which counts it in the journaled market reason: dropping it here would
+hide from the search-limit check that Vast's page was full, and one odd peer must not cost the whole search.
 """
 
 from __future__ import annotations
@@ -12,11 +19,26 @@ import math
 from datetime import datetime, timezone
 from typing import NoReturn
 
-from hostagent.core.model import EarningsDay, EarningsReport, MachineState, Offer, VastMaintenance
+import structlog
+
+from hostagent.core.market import impossible_offers
+from hostagent.core.model import (
+    MAX_EPOCH_S,
+    MAX_SANE_PRICE_USD_PER_GPU_HOUR,
+    EarningsDay,
+    EarningsReport,
+    MachineState,
+    Offer,
+    VastMaintenance,
+)
 from hostagent.errors import VastBadReply
 from hostagent.vast.models import MachineReport, VastUser
 
+log = structlog.get_logger(__name__)
+
 _INT_LIMIT = 2**63
+MAX_GPUS_PER_MACHINE = 1024  # far above any real chassis; 0 or fewer is not a machine
+MAX_MAINTENANCE_H = 24.0 * 366  # Vast takes notices within a year; a longer window is no window
 _SHOWN_CHARS = 40
 
 
@@ -89,6 +111,32 @@ class Fields:
             self.fail(self.name(key), "number not finite", value)
         return result
 
+    def opt_price(self, key: str) -> float | None:
+        """A price the machine shows ($/GPU/h, $/GB, $/GB/month): 0 up to the sane ceiling."""
+        value = self.opt_float(key)
+        if value is not None and not 0.0 <= value <= MAX_SANE_PRICE_USD_PER_GPU_HOUR:
+            self.fail(self.name(key), f"price outside 0..{MAX_SANE_PRICE_USD_PER_GPU_HOUR:g} USD", self.raw(key))
+        return value
+
+    def opt_epoch(self, key: str) -> float | None:
+        """A date in epoch seconds: 0 up to year 3000 (beyond, `datetime` overflows in the core)."""
+        value = self.opt_float(key)
+        if value is not None and not 0.0 <= value <= MAX_EPOCH_S:
+            self.fail(self.name(key), f"time outside 0..{MAX_EPOCH_S:.0f} epoch s", self.raw(key))
+        return value
+
+    def epoch(self, key: str) -> float:
+        self._present(key)
+        value = self.opt_epoch(key)
+        assert value is not None  # present: checked above
+        return value
+
+    def gpu_count(self, key: str) -> int:
+        value = self.int_(key)
+        if not 1 <= value <= MAX_GPUS_PER_MACHINE:
+            self.fail(self.name(key), f"GPU count outside 1..{MAX_GPUS_PER_MACHINE}", value)
+        return value
+
     def str_(self, key: str) -> str:
         return self._to_str(key, self._present(key))
 
@@ -152,18 +200,18 @@ def machine(f: Fields) -> MachineState:
         id=f.int_("id"),
         hostname=f.str_("hostname"),
         gpu_name=f.str_("gpu_name"),
-        num_gpus=f.int_("num_gpus"),
+        num_gpus=f.gpu_count("num_gpus"),
         listed=f.bool_("listed"),
-        listed_gpu_cost=f.opt_float("listed_gpu_cost"),
-        listed_storage_cost=f.opt_float("listed_storage_cost"),
-        listed_inet_up_cost=f.opt_float("listed_inet_up_cost"),
-        listed_inet_down_cost=f.opt_float("listed_inet_down_cost"),
-        min_bid_price=f.opt_float("min_bid_price"),
+        listed_gpu_cost=f.opt_price("listed_gpu_cost"),
+        listed_storage_cost=f.opt_price("listed_storage_cost"),
+        listed_inet_up_cost=f.opt_price("listed_inet_up_cost"),
+        listed_inet_down_cost=f.opt_price("listed_inet_down_cost"),
+        min_bid_price=f.opt_price("min_bid_price"),
         listed_min_gpu_count=f.opt_int("listed_min_gpu_count"),
         credit_discount_max=f.opt_float("credit_discount_max"),
-        end_date=f.opt_float("end_date"),
-        client_end_date=f.opt_float("client_end_date"),
-        bid_gpu_cost=f.opt_float("bid_gpu_cost"),
+        end_date=f.opt_epoch("end_date"),
+        client_end_date=f.opt_epoch("client_end_date"),
+        bid_gpu_cost=f.opt_price("bid_gpu_cost"),
         bid_image=f.opt_str("bid_image"),
         bid_image_args=f.opt_str_list("bid_image_args"),
         current_rentals_running=f.opt_int("current_rentals_running") or 0,
@@ -189,10 +237,17 @@ def maintenance(f: Fields) -> VastMaintenance:
     return VastMaintenance(
         id=f.int_("id"),
         machine_id=f.int_("machine_id"),
-        start_time=f.float_("start_time"),
-        duration_hours=f.float_("duration_hours"),
+        start_time=f.epoch("start_time"),
+        duration_hours=_duration_h(f, "duration_hours"),
         category=f.opt_str("maintenance_category") or "",
     )
+
+
+def _duration_h(f: Fields, key: str) -> float:
+    value = f.float_(key)
+    if not 0.0 <= value <= MAX_MAINTENANCE_H:
+        f.fail(f.name(key), f"duration outside 0..{MAX_MAINTENANCE_H:g} h", value)
+    return value
 
 
 def earnings_day(f: Fields, day: int, machine_id: int | None) -> EarningsDay:
@@ -233,6 +288,15 @@ def offer(f: Fields) -> Offer:
         reliability=_first_float(f, "reliability", "reliability2"),
         rented=f.opt_bool("rented"),
     )
+
+
+def offers(f: Fields) -> list[Offer]:
+    """The offers of a search reply; those with an impossible price are counted and logged, then kept."""
+    found = [offer(row) for row in f.objects("offers")]
+    impossible = impossible_offers(found)
+    if impossible:  # kept for the search-limit check; the core drops them and journals the count
+        log.warning("vast_offers_impossible_prices", endpoint=f.endpoint, count=impossible, offers=len(found))
+    return found
 
 
 def user(f: Fields) -> VastUser:

@@ -6,6 +6,7 @@ Kept apart from the transport so they can be checked against the captured CLI re
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from urllib.parse import quote_plus
@@ -23,6 +24,18 @@ def encode_query(params: Mapping[str, object]) -> str:
         text = value if isinstance(value, str) else json.dumps(value)
         parts.append(f"{quote_plus(key)}={quote_plus(text)}")
     return "&".join(parts)
+
+
+def non_finite_path(value: object, path: str = "") -> str | None:
+    """Where the first NaN or ±inf sits in a request body or query (`price_gpu`, `a[2].b`), else None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{path or '(top)'} = {value!r}"
+    children: list[tuple[str, object]] = []
+    if isinstance(value, Mapping):
+        children = [(f"{path}.{key}" if path else str(key), inner) for key, inner in value.items()]
+    elif isinstance(value, (list, tuple)):
+        children = [(f"{path}[{index}]", inner) for index, inner in enumerate(value)]
+    return next((found for child, inner in children if (found := non_finite_path(inner, child)) is not None), None)
 
 
 def epoch_day(when: datetime) -> float:

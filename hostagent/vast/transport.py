@@ -31,6 +31,7 @@ from hostagent.config.model import VastConfig
 from hostagent.errors import (
     VastAuthError,
     VastBadReply,
+    VastBadRequest,
     VastClientError,
     VastError,
     VastNotFound,
@@ -41,7 +42,7 @@ from hostagent.errors import (
     VastWriteUncertain,
 )
 from hostagent.ports import Clock
-from hostagent.vast.query import encode_query
+from hostagent.vast.query import encode_query, non_finite_path
 from hostagent.vast.tls import refuse_clear_text, verified_tls_context
 
 log = structlog.get_logger(__name__)
@@ -118,8 +119,12 @@ class Transport:
         self, ep: Endpoint, path: str, *, query: Mapping[str, object] | None = None, body: object | None = None
     ) -> object:
         """Send until success or a final failure; returns the reply's decoded JSON. Raises VastError only."""
+        for where, value in (("query", query), ("body", body)):
+            bad = non_finite_path(value)  # json.dumps would write a bare NaN (not JSON): refuse before sending
+            if bad is not None:
+                raise VastBadRequest(f"{ep.name}: {where} field {bad}: not finite, not sent", endpoint=ep.name)
         url = self._base + path + (f"?{encode_query(query)}" if query else "")
-        content = None if body is None else json.dumps(body).encode()
+        content = None if body is None else json.dumps(body, allow_nan=False).encode()  # allow_nan: a second lock
         started = self._clock.monotonic()
         attempt = 0
         while True:
@@ -309,3 +314,4 @@ def _float_or_none(raw: str | None) -> float | None:
     except ValueError:
         return None
     return value if math.isfinite(value) else None
+

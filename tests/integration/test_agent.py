@@ -104,7 +104,7 @@ def test_vast_showing_another_gpu_count_than_installed_keeps_the_machine_off_the
 
 
 def test_a_power_min_bid_comes_from_the_power_measured_under_load_in_the_running_agent(tmp_path: Path) -> None:
-    """Telemetry samples at high utilisation feed History's mean power, and the plan's min bid follows it."""
+    """Telemetry samples at high utilisation feed History's median power, and the plan's min bid follows it."""
     with world(tmp_path) as w:
         fixed = 'mode = "fixed"\nusd_per_gpu_hour = 0.50'
         power = 'mode = "power"\ntariff_usd_per_kwh = 2.0\nmargin = 1.0\nfallback_power_w = 700.0'
@@ -116,7 +116,7 @@ def test_a_power_min_bid_comes_from_the_power_measured_under_load_in_the_running
             w.set_gpu(index, utilization_pct=90, power_w=600.0)
         w.clock.advance(300)
         agent.tick(w.clock.now())
-        assert agent.history.history.mean_power_under_load_w == 600.0
+        assert agent.history.history.median_power_under_load_w == 600.0
         assert w.machine.min_bid_price == 1.20  # 600 W / 1000 x $2.00/kWh x 1.0
         (set_bid,) = agent.store.journal_entries(kind=ActionKind.SET_MIN_BID.value)
         assert "600 W (measured under load)" in set_bid.why

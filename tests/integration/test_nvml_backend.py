@@ -362,3 +362,13 @@ def test_close_shuts_nvml_down(clock, tmp_path):
     backend.close()
     assert fake.call_count("nvmlShutdown") == 1
     assert not fake.initialized
+
+
+def test_an_nvml_number_outside_its_physical_range_reads_as_unknown_and_the_gpu_stays_ok(backends, clock, tmp_path):
+    """A garbled power (4.29 MW, NVML's all-ones answer), 500 C or more memory used than the board has."""
+    fake = FakePynvml([FakeGpu(power_mw=0xFFFFFFFF, temperature_c=500, memory_used_mib=90000), FakeGpu()])
+    gpu, other = make(backends, fake, clock, tmp_path).read(clock.now()).gpus
+    assert (gpu.power_w, gpu.temperature_c, gpu.memory_used_mib) == (None, None, None)
+    assert gpu.health is GpuHealth.OK
+    assert (gpu.power_limit_w, gpu.utilization_pct) == (700.0, 0)
+    assert (other.power_w, other.temperature_c) == (73.458, 33)

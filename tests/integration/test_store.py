@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -135,8 +136,8 @@ def test_an_aggregate_overlapping_since_is_returned(store: StateStore) -> None:
     assert store.telemetry(T0 + timedelta(seconds=300), gpu_index=0) == []
 
 
-def test_mean_power_under_load_counts_only_busy_healthy_samples_raw_and_aggregated(store: StateStore) -> None:
-    assert store.mean_power_under_load_w(T0) is None
+def test_power_under_load_counts_only_busy_healthy_samples_raw_and_aggregated(store: StateStore) -> None:
+    assert store.median_power_under_load_w(T0) is None
     for tick in range(20):  # old enough to be aggregated: 10 busy at 400 W, 10 idle at 100 W
         busy = tick < 10
         store.record_snapshot(snapshot(T0 + timedelta(seconds=30 * tick), util=95 if busy else 5,
@@ -146,10 +147,39 @@ def test_mean_power_under_load_counts_only_busy_healthy_samples_raw_and_aggregat
     store.record_snapshot(snapshot(recent, util=80, power_w=200.0))
     store.record_snapshot(snapshot(recent + timedelta(seconds=30), util=80, power_w=None))
     store.record_snapshot(snapshot(recent + timedelta(seconds=60), util=99, power_w=900.0, health=GpuHealth.LOST))
-    # 20 aggregated samples at 400 W (2 GPUs x 10) and 2 raw at 200 W.
-    assert store.mean_power_under_load_w(T0) == pytest.approx((20 * 400 + 2 * 200) / 22)
-    assert store.mean_power_under_load_w(recent) == pytest.approx(200.0)
-    assert store.mean_power_under_load_w(T0, min_utilization_pct=99) is None
+    # 20 aggregated samples at 400 W (2 GPUs x 10) and 2 raw at 200 W: the median is 400 W.
+    assert store.median_power_under_load_w(T0) == pytest.approx(400.0)
+    assert store.median_power_under_load_w(recent) == pytest.approx(200.0)
+    assert store.median_power_under_load_w(T0, min_utilization_pct=99) is None
+
+
+def test_the_power_under_load_is_a_median_one_bogus_sample_does_not_move_it(store: StateStore) -> None:
+    """One 2900 W glitch among a day of 400 W under load once moved the min bid for a week (it was a mean)."""
+    for tick in range(48):  # one sample per 5-minute bucket for 4 hours
+        store.record_snapshot(snapshot(T0 + timedelta(minutes=5 * tick), power_w=400.0))
+    store.record_snapshot(snapshot(T0 + timedelta(minutes=5 * 48), power_w=2900.0))
+    assert store.median_power_under_load_w(T0) == pytest.approx(400.0)
+    store.maintain(T0 + timedelta(days=2))  # folded into 5-minute aggregates: still the median
+    assert store.median_power_under_load_w(T0) == pytest.approx(400.0)
+
+
+def test_a_non_finite_power_is_stored_as_no_reading_and_never_counted(store: StateStore) -> None:
+    store.record_snapshot(snapshot(T0, power_w=math.inf))
+    store.record_snapshot(snapshot(T0 + timedelta(seconds=30), power_w=math.nan))
+    assert {row.power_w for row in store.telemetry(T0)} == {None}
+    assert store.median_power_under_load_w(T0) is None
+    store.record_snapshot(snapshot(T0 + timedelta(seconds=60), power_w=350.0))
+    assert store.median_power_under_load_w(T0) == pytest.approx(350.0)
+
+
+def test_an_inf_power_written_by_an_older_version_is_never_counted(store: StateStore, tmp_path: Path) -> None:
+    store.record_snapshot(snapshot(T0, power_w=350.0))
+    conn = sqlite3.connect(tmp_path / "state" / "state.db")
+    with conn:
+        conn.execute("INSERT INTO gpu_raw (at, gpu_index, health, utilization_pct, power_w) VALUES (?, 0, 'ok', 90, ?)",
+                     (T0.timestamp() + 30, math.inf))
+    conn.close()
+    assert store.median_power_under_load_w(T0) == pytest.approx(350.0)
 
 
 def test_journal_entries_come_back_newest_last_filtered_by_time_kind_and_limit(store: StateStore) -> None:

@@ -205,7 +205,7 @@ def test_a_rented_machine_goes_back_up_limited_by_the_largest_change_per_cycle()
 
 def test_the_min_bid_comes_from_measured_power_times_tariff_and_margin() -> None:
     cfg = replace(BASE, min_bid=MinBidConfig(mode="power", tariff_usd_per_kwh=0.25, margin=1.2))
-    decision = price(cfg, machine(), None, NOW, History(mean_power_under_load_w=600.0))
+    decision = price(cfg, machine(), None, NOW, History(median_power_under_load_w=600.0))
     assert decision.min_bid_usd_per_gpu_hour == pytest.approx(0.18)  # 0.6 kW x 0.25 x 1.2
     assert "measured under load" in steps(decision)["min_bid"]
 
@@ -320,7 +320,7 @@ def test_no_path_publishes_a_price_outside_floor_and_ceiling_or_a_min_bid_above_
         last_rented_at=None if idle_h is None else now - timedelta(hours=idle_h),
         last_rented_price_usd_per_gpu_hour=rented_price,
         last_published_price_usd_per_gpu_hour=published,
-        mean_power_under_load_w=power_w,
+        median_power_under_load_w=power_w,
     )
     decision = price(cfg, host, market(*peer_prices, at=now), now, memory)
     bounds = cfg.guard.bounds_for(GPU_NAME)

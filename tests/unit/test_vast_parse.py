@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
 from hostagent.core.model import MachineState
 from hostagent.errors import VastBadReply
@@ -42,6 +43,16 @@ def test_a_machine_keeps_known_fields_and_ignores_unknown_ones() -> None:
         ({"listed_gpu_cost": "0.4"}, "m.listed_gpu_cost", 'expected number, got "0.4"'),
         ({"listed_gpu_cost": 10**400}, "m.listed_gpu_cost", "number out of range"),
         ({"bid_image_args": ["a", 3]}, "m.bid_image_args[1]", "expected string, got 3"),
+        ({"listed_gpu_cost": -0.49}, "m.listed_gpu_cost", "price outside 0..1000 USD, got -0.49"),
+        ({"listed_gpu_cost": 1e6}, "m.listed_gpu_cost", "price outside 0..1000 USD, got 1000000.0"),
+        ({"min_bid_price": -1}, "m.min_bid_price", "price outside 0..1000 USD, got -1"),
+        ({"bid_gpu_cost": 5000.0}, "m.bid_gpu_cost", "price outside 0..1000 USD, got 5000.0"),
+        ({"listed_storage_cost": -0.1}, "m.listed_storage_cost", "price outside 0..1000 USD, got -0.1"),
+        ({"listed_inet_up_cost": 1e300}, "m.listed_inet_up_cost", "price outside 0..1000 USD, got 1e+300"),
+        ({"listed_inet_down_cost": -2}, "m.listed_inet_down_cost", "price outside 0..1000 USD, got -2"),
+        ({"num_gpus": 0}, "m.num_gpus", "GPU count outside 1..1024, got 0"),
+        ({"client_end_date": 1e300}, "m.client_end_date", "time outside 0..32503680000 epoch s, got 1e+300"),
+        ({"end_date": -5.0}, "m.end_date", "time outside 0..32503680000 epoch s, got -5.0"),
     ],
 )
 def test_a_wrong_or_missing_field_is_a_bad_reply_naming_it(changes: dict[str, object], field: str, what: str) -> None:
@@ -61,6 +72,14 @@ def test_a_maintenance_window_and_its_end() -> None:
     assert (w.category, w.end_time) == ("", 100.0 + 7200.0)
 
 
+@pytest.mark.parametrize(("changes", "what"), [({"start_time": 1e20}, "m.start_time: time outside"),
+                                                ({"duration_hours": -2}, "m.duration_hours: duration outside")])
+def test_a_maintenance_window_with_an_absurd_time_is_a_bad_reply(changes: dict[str, object], what: str) -> None:
+    window = {"id": 42, "machine_id": 1, "start_time": 100.0, "duration_hours": 2, **changes}
+    with pytest.raises(VastBadReply, match=what):
+        parse.maintenance(Fields(window, "m", "show_maints"))
+
+
 def test_earnings_rows_by_day_and_by_machine() -> None:
     reply = {"sday": 20782, "eday": 20783.0, "per_day": [{"day": 20782, "gpu_earn": 12.34, "sto_earn": 0.5}],
              "per_machine": [{"machine_id": 4242, "gpu_earn": 1.0, "sla_earn": None}]}
@@ -74,6 +93,17 @@ def test_an_offer_falls_back_to_verification_and_reliability2() -> None:
     o = parse.offer(Fields({"id": 1, "machine_id": 2, "gpu_name": "H100 SXM", "num_gpus": 8, "dph_total": 16.0,
                             "verification": "verified", "reliability2": 0.97}, "offers[0]", "search_offers"))
     assert (o.verified, o.reliability, o.price_usd_per_gpu_hour) == (True, 0.97, 2.0)
+
+
+def test_offers_with_impossible_prices_are_counted_where_they_enter_and_kept_for_the_search_limit() -> None:
+    """An absurd peer price is the core's to drop (and journal), not a reason to lose the whole search."""
+    rows = [{"id": i, "machine_id": i, "gpu_name": "H100 SXM", "num_gpus": 8, "dph_total": dph}
+            for i, dph in enumerate([16.0, -8.0, 0.0, 1e12, 17.6])]
+    with capture_logs() as logs:
+        offers = parse.offers(Fields({"offers": rows}, "", "search_offers"))
+    assert [o.dph_total for o in offers] == [16.0, -8.0, 0.0, 1e12, 17.6]
+    (event,) = [e for e in logs if e["event"] == "vast_offers_impossible_prices"]
+    assert (event["count"], event["offers"]) == (3, 5)
 
 
 def test_the_user_never_keeps_the_api_key_vast_sends_back() -> None:
