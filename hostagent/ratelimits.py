@@ -6,7 +6,8 @@ each endpoint (wall-clock epoch seconds, the one clock two processes share), and
 next call to an endpoint after the other side's (`hostagent.ports.CallLedger`, honoured by the transport):
 
 - the agent (`AgentLedger`) records its calls under `AGENT_CALLS_KEY` and, before each call, reads the
-  operator commands' calls under `OPERATOR_CALLS_KEY`;
+  operator commands' calls under `OPERATOR_CALLS_KEY` (and, once, those of the agent process before it:
+  a restart within an endpoint's interval must not earn a 429 either);
 - `plan` and `doctor` (`OperatorLedger`) read both keys and the agent's 429 deferral (`NOT_BEFORE_KEY`)
   through a read-only store, wait their turn with a line saying so (at most one endpoint interval, 8 s at
   worst), and record their own calls under `OPERATOR_CALLS_KEY` when they may write the file. When they
@@ -64,14 +65,19 @@ class AgentLedger:
 
     def __init__(self, store: KeyValueStore) -> None:
         self._store = store
-        self._mine: dict[str, float] = {}
         self._save_failed = False
+        try:
+            self._before = call_times(store.get(AGENT_CALLS_KEY))  # the previous agent process's calls
+        except StateError:
+            self._before = {}
+        self._mine: dict[str, float] = dict(self._before)
 
     def others(self) -> Mapping[str, float]:
+        before, self._before = self._before, {}  # handed to the transport once; from then on it knows
         try:
-            return call_times(self._store.get(OPERATOR_CALLS_KEY))
+            return _merged(before, call_times(self._store.get(OPERATOR_CALLS_KEY)))
         except StateError:
-            return {}
+            return before
 
     def record(self, rate_key: str, at_epoch_s: float) -> None:
         self._mine = _recent({**self._mine, rate_key: at_epoch_s}, at_epoch_s)
@@ -85,7 +91,7 @@ class AgentLedger:
         self._save_failed = False
 
     def waiting(self, endpoint: str, wait_s: float) -> None:
-        log.info("vast_rate_wait_for_operator", endpoint=endpoint, wait_s=round(wait_s, 3))
+        log.info("vast_rate_wait_shared", endpoint=endpoint, wait_s=round(wait_s, 3))
 
 
 class OperatorLedger:

@@ -57,10 +57,11 @@ def shared_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Shar
         monkeypatch.chdir(tmp_path)
         parts = build(load_config(config_path, environ={}), clock=SystemClock(),
                       environ={"VAST_API_KEY": emu.api_key}, with_metrics=False)
+        key = SharedKey(emu, config_path, parts)
         try:
-            yield SharedKey(emu, config_path, parts)
+            yield key
         finally:
-            parts.close()
+            key.parts.close()  # the test may have replaced the parts (a restarted agent)
 
 
 def test_plan_right_after_the_agent_waits_its_turn_and_the_agent_then_waits_for_plan(
@@ -159,3 +160,16 @@ def test_a_recorded_call_ahead_of_our_clock_delays_the_next_call_by_one_interval
             waited_s = clock.monotonic() - before_s
     assert SHOW_MACHINES.min_interval_s <= waited_s <= SHOW_MACHINES.min_interval_s + 1.0
     assert any(line.startswith("waiting 2.6 s before show_machines") for line in lines)
+
+
+def test_a_restarted_agent_spaces_its_first_calls_after_those_of_the_process_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The agent's own recorded call times survive a restart (systemd's, or a crash): no 429 right after one."""
+    with shared_key(tmp_path, monkeypatch) as k:
+        assert k.parts.agent().reconcile(datetime.now(timezone.utc)) is not None
+        k.parts.close()
+        k.parts = build(load_config(k.config_path, environ={}), clock=SystemClock(),
+                        environ={"VAST_API_KEY": k.emu.api_key}, with_metrics=False)
+        assert k.parts.agent().reconcile(datetime.now(timezone.utc)) is not None
+        assert k.too_soon() == []
