@@ -5,6 +5,8 @@ one method per cadence the service drives: `telemetry` (every tick_s), `reconcil
 `refresh_market`, `cleanup`, `fetch_earnings`. `tick(now)` is telemetry followed by reconcile.
 Each step survives its own failure: a Vast error is journaled and the next step runs; a state store
 error is logged and the agent keeps going (fault 12). Deciding is left to the pure core.
+Every step holds `self.lock` except while it waits on Vast, so the service's main loop (telemetry) and its
+Vast worker (the other steps) can share this memory without telemetry ever waiting on Vast.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from hostagent.history import HistoryKeeper
 from hostagent.identity import IdentityGuard
 from hostagent.ports import Clock, Hardware, Marketplace
 from hostagent.reconcile import ApplyOutcome, Reconciler
+from hostagent.sharedlock import SharedLock, holding_lock
 from hostagent.store import StateStore
 from hostagent.vast.client import peer_query
 
@@ -76,7 +79,10 @@ class Agent:
         self.clock = clock
         self.metrics = metrics
         self.history = HistoryKeeper(store)
+        # Guards everything below against the service's other thread; set down during each Vast call.
+        self.lock = SharedLock()
         self.gate = ApiGate(store, retry_after_cap_s=config.vast.retry_after_cap_s, metrics=metrics)
+        self.gate.released = self.lock.set_down
         self.identity = IdentityGuard(store, metrics, read_only=read_only)
         self.reconciler = Reconciler(
             market, store, self.gate, mode=config.agent.mode, metrics=metrics, identity=self.identity,
@@ -93,6 +99,7 @@ class Agent:
         self.outcome: ApplyOutcome | None = None
         self.problem: str | None = None  # the latest reason a reconcile could not run, for status
 
+    @holding_lock
     def set_config(self, config: Config) -> None:
         """A reloaded config: new rules apply from the next step; the key may be new, so try the API again."""
         self.config = config
@@ -104,6 +111,7 @@ class Agent:
 
     # ---- telemetry ----------------------------------------------------------------------------
 
+    @holding_lock
     def telemetry(self, now: datetime) -> bool:
         """Read the hardware, record it, update health streaks. True when health just turned bad."""
         snapshot = self.hardware.read(now)
@@ -128,11 +136,13 @@ class Agent:
 
     # ---- reconcile ----------------------------------------------------------------------------
 
+    @holding_lock
     def tick(self, now: datetime) -> ApplyOutcome | None:
         """One full tick: telemetry, then gather -> plan -> apply -> verify -> record."""
         self.telemetry(now)
         return self.reconcile(now)
 
+    @holding_lock
     def reconcile(self, now: datetime, extra: tuple[Action, ...] = ()) -> ApplyOutcome | None:
         """Plan against Vast's current state and apply only what differs. None when Vast could not be read."""
         if self.snapshot is None:
@@ -160,6 +170,7 @@ class Agent:
         self.record_status(now)
         return outcome
 
+    @holding_lock
     def preview(self, now: datetime) -> Plan:
         """What the agent would do now, from fresh facts, changing nothing (`hostagent plan`).
 
@@ -247,6 +258,7 @@ class Agent:
 
     # ---- market, cleanup, earnings ------------------------------------------------------------
 
+    @holding_lock
     def refresh_market(self, now: datetime) -> None:
         cfg = self.config.pricing.market
         machine = self.machine
@@ -263,6 +275,7 @@ class Agent:
         self.market_sample = MarketSample(tuple(offers), now, hit_limit=len(offers) >= cfg.search_limit)
         log.info("market_refreshed", offers=len(offers), hit_limit=self.market_sample.hit_limit)
 
+    @holding_lock
     def cleanup(self, now: datetime) -> int | None:
         """Delete expired storage contracts (through the reconciler: journaled, intent-protected)."""
         if not self.config.cleanup.enabled or self.machine_id is None:
@@ -271,6 +284,7 @@ class Agent:
         outcome = self.reconcile(now, extra=(action,))
         return outcome.deleted_contracts if outcome is not None else None
 
+    @holding_lock
     def fetch_earnings(self, now: datetime) -> earnings_mod.EarningsSummary | None:
         if not self.config.earnings.enabled or self.machine_id is None:
             return None
@@ -288,6 +302,7 @@ class Agent:
 
     # ---- record -------------------------------------------------------------------------------
 
+    @holding_lock
     def record_status(self, now: datetime) -> None:
         windows = core_maint.upcoming_windows(self.config.maintenance, now, MAINT_HORIZON)
         doc = status_doc.build(

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta, timezone
 from typing import Protocol, TypeVar
 
@@ -53,8 +54,10 @@ class ApiGate:
         self.auth_failed_at: datetime | None = None
         self.last_error: dict[str, object] | None = None
         self.last_ok_at: datetime | None = None
-        # The service's watchdog ping: a finished call (even a failed one) is progress of the main loop.
+        # The service's progress mark: a finished call (even a failed one) is progress of the Vast worker.
         self.on_progress: Callable[[], None] | None = None
+        # Wraps the Vast call itself: the agent sets its shared lock down here, so telemetry never waits on Vast.
+        self.released: Callable[[], AbstractContextManager[object]] = nullcontext
         raw = store.get(NOT_BEFORE_KEY)
         self.not_before: datetime | None = (
             datetime.fromtimestamp(float(raw), tz=timezone.utc) if isinstance(raw, (int, float)) else None
@@ -81,7 +84,8 @@ class ApiGate:
         if reason is not None:
             raise ApiDeferred(reason)
         try:
-            result = fn()
+            with self.released():
+                result = fn()
         except VastError as exc:
             self._record_error(operation, now, exc)
             raise

@@ -28,6 +28,7 @@ from hostagent.hardware import build_hardware
 from hostagent.lock import StateLock
 from hostagent.metrics import Metrics
 from hostagent.ports import Clock, Hardware
+from hostagent.ratelimits import AgentLedger
 from hostagent.store import StateStore
 from hostagent.vast.auth import load_api_key
 from hostagent.vast.client import VastClient
@@ -45,6 +46,8 @@ class Parts:
     scratch_dir: Path | None = None  # `plan` on a host with no state yet: a throwaway store, removed on close
 
     def agent(self, *, read_only: bool = False) -> Agent:
+        if not read_only:  # the agent shares the key's rate limits with `plan` and `doctor` (hostagent.ratelimits)
+            self.market.share_rate_limits(AgentLedger(self.store))
         return Agent(
             config=self.config, hardware=self.hardware, market=self.market, store=self.store,
             clock=self.clock, metrics=self.metrics, read_only=read_only,

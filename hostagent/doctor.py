@@ -12,6 +12,7 @@ import dataclasses
 import glob
 import os
 import re
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -39,6 +40,7 @@ from hostagent.errors import (
 )
 from hostagent.hardware import build_hardware
 from hostagent.hardware.nvml_fields import DEVICE_ACCESS_HINT
+from hostagent.ratelimits import OperatorLedger
 from hostagent.vast.auth import CREDENTIAL_NAME, ENV_VAR, load_api_key
 from hostagent.vast.client import VastClient, peer_query
 
@@ -144,15 +146,23 @@ def _scope(name: str, call: Callable[[], object]) -> Check:
     return Check(f"scope {name}", OK, "works")
 
 
-def check_api(config: Config, key: str, transport: httpx.BaseTransport | None = None) -> list[Check]:
-    """Reachability, then one read per scope the agent needs (nothing is written)."""
+def check_api(
+    config: Config, key: str, transport: httpx.BaseTransport | None = None, ledger: OperatorLedger | None = None
+) -> list[Check]:
+    """Reachability, then one read per scope the agent needs (nothing is written). With the agent's
+    `ledger`, each call waits its turn after the agent's, and none is made while Vast defers the agent."""
     cfg = dataclasses.replace(config.vast, max_attempts=1, max_retry_time_s=15.0)
     now = datetime.now(timezone.utc)
+    deferred = ledger.deferred(now) if ledger is not None else None
+    if deferred is not None:
+        return [Check("api", WARN, f"skipped: {deferred}", "run `hostagent doctor` again after that time")]
     try:
         client = VastClient(config.vast.api_url, key, cfg=cfg, transport=transport)
     except VastInsecureURL as exc:  # refused before any connection: the key would travel in clear text
         return [Check("api", FAIL, str(exc), f"vast.api_url: {HTTPS_FIX}")]
     with client:
+        if ledger is not None:
+            client.share_rate_limits(ledger)
         try:
             user = client.show_user()
         except VastAuthError as exc:
@@ -271,8 +281,15 @@ def check_clock(api_url: str, transport: httpx.BaseTransport | None = None) -> C
     return Check("clock", OK, shown)
 
 
-def run_checks(path: str | None, environ: Mapping[str, str] = os.environ) -> list[Check]:
-    """Every check in order; a check that needs a failed one is reported as skipped (fail)."""
+def _to_stderr(line: str) -> None:
+    print(f"hostagent doctor: {line}", file=sys.stderr)
+
+
+def run_checks(
+    path: str | None, environ: Mapping[str, str] = os.environ, say: Callable[[str], None] = _to_stderr
+) -> list[Check]:
+    """Every check in order; a check that needs a failed one is reported as skipped (fail).
+    `say` gets the lines about sharing the key's rate limits with the agent (waits, what could not be read)."""
     config_check, config = check_config(path, environ)
     if config is None:
         return [config_check]
@@ -282,6 +299,11 @@ def run_checks(path: str | None, environ: Mapping[str, str] = os.environ) -> lis
     if key is None:
         checks.append(Check("api", FAIL, "skipped: no usable API key", key_check.fix))
     else:
-        checks += check_api(config, key)
+        ledger, store = OperatorLedger.open(config.agent.state_dir, say)
+        try:
+            checks += check_api(config, key, ledger=ledger)
+        finally:
+            if store is not None:
+                store.close()
     checks += [check_state_dir(config.agent.state_dir), check_metrics(config), check_clock(config.vast.api_url)]
     return checks

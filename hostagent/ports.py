@@ -85,3 +85,21 @@ class Marketplace(Protocol):
     def search_offers(self, query: Mapping[str, object]) -> list[Offer]:
         """`query` is the bundles query object of API.md §6 (wire operators, wire value encoding)."""
         ...
+
+
+class CallLedger(Protocol):
+    """When each endpoint was last called by other processes on the same key (the agent, `plan`, `doctor`).
+
+    Times are wall-clock epoch seconds, the one clock processes share (hostagent.ratelimits)."""
+
+    def others(self) -> Mapping[str, float]:
+        """Rate key -> when another process last called it."""
+        ...
+
+    def record(self, rate_key: str, at_epoch_s: float) -> None:
+        """This process called the endpoint now. Never raises."""
+        ...
+
+    def waiting(self, endpoint: str, wait_s: float) -> None:
+        """About to wait `wait_s` because another process called `endpoint` just before."""
+        ...

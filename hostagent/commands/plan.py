@@ -2,7 +2,9 @@
 
 Reads the GPUs, the machine as Vast shows it, its maintenance windows and (when market pricing is on)
 the peer offers, with the memory in the state store, and prints the Plan with every reason. It takes no
-lock, writes no state, journals nothing and sends no write to Vast, so it is safe beside a running agent.
+lock, journals nothing and sends no write to Vast, so it is safe beside a running agent. It shares the key's
+rate limits with the agent (hostagent.ratelimits): it waits its turn after the agent's recent calls, saying
+so, and records its own calls, its only write to the state store, so the agent waits for them in turn.
 Exit codes: 0 printed; 1 Vast or the hardware could not be read; 78 invalid config or unsafe key file.
 """
 
@@ -28,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from hostagent.apigate import ApiDeferred  # noqa: PLC0415
     from hostagent.errors import ConfigError, HostagentError, SecretError, VastError  # noqa: PLC0415
     from hostagent.logs import configure_logging  # noqa: PLC0415
+    from hostagent.ratelimits import OperatorLedger  # noqa: PLC0415
 
     configure_logging(level="warning")
     try:
@@ -41,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"hostagent plan: cannot start: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     try:
+        state = None if parts.scratch_dir is not None else parts.store  # a scratch store: no agent here
+        parts.market.share_rate_limits(OperatorLedger(config.agent.state_dir, state, _say))
         agent = parts.agent(read_only=True)
         now = parts.clock.now()
         try:
@@ -55,6 +60,10 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     finally:
         parts.close()
+
+
+def _say(line: str) -> None:
+    print(f"hostagent plan: {line}", file=sys.stderr)
 
 
 def _action_line(action: Action) -> str:

@@ -224,6 +224,22 @@ def open_database(
     return conn, rebuilt_from
 
 
+def put_beside(state_dir: Path, key: str, text: str, *, busy_timeout_s: float) -> None:
+    """One key/value write into an existing state store, beside the agent that owns it: nothing is
+    created, migrated or moved aside (an operator command must never do that). Raises StateError."""
+    path = Path(state_dir) / DB_NAME
+    try:
+        conn = sqlite3.connect(f"{path.as_uri()}?mode=rw", uri=True, timeout=busy_timeout_s, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise state_error(f"opening {path} to write", exc) from exc
+    try:
+        conn.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (key, text))
+    except sqlite3.Error as exc:
+        raise state_error(f"writing {key!r} into {path}", exc) from exc
+    finally:
+        conn.close()
+
+
 class Database:
     """One connection, serialised by a lock; `write()` is one transaction, `read()` a consistent read."""
 

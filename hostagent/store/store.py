@@ -18,7 +18,7 @@ from hostagent.core.model import EarningsDay, HostSnapshot
 from hostagent.errors import StateError
 from hostagent.logs import mask_text, redact
 from hostagent.store import telemetry as tel
-from hostagent.store.db import DB_NAME, Database, open_database
+from hostagent.store.db import DB_NAME, Database, open_database, put_beside
 from hostagent.store.rows import DiskRow, Intent, JournalEntry, TelemetryRow, from_epoch, to_epoch
 
 _DAY_S = 86400.0
@@ -267,6 +267,13 @@ class StateStore:
         with self._db.read(f"reading {key!r}") as conn:
             row = conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
         return None if row is None else _load(row[0])
+
+    @staticmethod
+    def put_beside(state_dir: Path, key: str, value: object, *, busy_timeout_s: float = 0.5) -> None:
+        """`put` into the store of an agent that may be running, from a command that holds no lock and
+        opened the store read-only; waits at most `busy_timeout_s` for the agent's write. Raises StateError."""
+        text = _dump(_mask_literals(value), f"value for {key!r}")
+        put_beside(Path(state_dir), key, text, busy_timeout_s=busy_timeout_s)
 
     def put(self, key: str, value: object) -> None:
         """Store a JSON value (registered secrets masked); None deletes the key."""

@@ -87,7 +87,7 @@ class Simulation:
         self.parts: Parts = build(
             self.config, clock=self.clock, environ={"VAST_API_KEY": self.emu.api_key}, with_metrics=False
         )
-        self.service = Service(self.parts.agent(), self.clock, max_sleep_s=3600.0)
+        self.service = Service(self.parts.agent(), self.clock, max_sleep_s=3600.0, simulated_time=True)
         self.service.schedule_jobs()
         self._seen_journal_id = 0
         self._seen_contracts: set[int] = set()

@@ -18,7 +18,7 @@ from hostagent.clock import SystemClock
 from hostagent.config.model import VastConfig
 from hostagent.core.model import DesiredListing, EarningsReport, MachineState, Offer, VastMaintenance
 from hostagent.errors import SecretError, VastBadReply, VastFailure, VastNotFound, VastWrongMachine
-from hostagent.ports import Clock
+from hostagent.ports import CallLedger, Clock
 from hostagent.vast import parse
 from hostagent.vast.auth import register_secret
 from hostagent.vast.models import MachineReport, VastUser
@@ -99,6 +99,10 @@ class VastClient:
 
     def close(self) -> None:
         self._t.close()
+
+    def share_rate_limits(self, ledger: CallLedger) -> None:
+        """Space calls after those other processes on the same key made, and tell them of ours."""
+        self._t.ledger = ledger
 
     def __enter__(self) -> VastClient:
         return self

@@ -41,7 +41,7 @@ from hostagent.errors import (
     VastTransportError,
     VastWriteUncertain,
 )
-from hostagent.ports import Clock
+from hostagent.ports import CallLedger, Clock
 from hostagent.vast.query import encode_query, non_finite_path
 from hostagent.vast.tls import refuse_clear_text, verified_tls_context
 
@@ -101,6 +101,8 @@ class Transport:
         self._lock = threading.Lock()
         self._last_sent: dict[str, float] = {}  # rate key -> monotonic time the last attempt ended
         self._not_before: dict[str, float] = {}  # rate key -> monotonic time Vast asked us to wait until
+        self._shared: set[str] = set()  # rate keys whose last call was another process's (from the ledger)
+        self.ledger: CallLedger | None = None  # shares per-endpoint spacing with other processes on the key
         timeout = httpx.Timeout(
             connect=cfg.connect_timeout_s, read=cfg.read_timeout_s, write=cfg.read_timeout_s, pool=cfg.connect_timeout_s
         )
@@ -153,10 +155,13 @@ class Transport:
     def _wait_turn(self, ep: Endpoint) -> None:
         """Sleep until the endpoint's minimum interval since the last request has passed (or Vast's wait)."""
         key = ep.rate_key()
+        if self.ledger is not None:
+            self._adopt(self.ledger.others())
         now = self._clock.monotonic()
         with self._lock:
             not_before = self._not_before.get(key, 0.0)
             last = self._last_sent.get(key)
+            shared = key in self._shared
         ready_at = max(not_before, now if last is None else last + ep.min_interval_s + SPACING_MARGIN_S)
         wait_s = ready_at - now
         if not_before - now > self._cfg.retry_after_cap_s:
@@ -165,11 +170,28 @@ class Transport:
             )
         if wait_s > 0:
             log.debug("vast_rate_wait", endpoint=ep.name, wait_s=round(wait_s, 3))
+            if shared and self.ledger is not None:
+                self.ledger.waiting(ep.name, wait_s)
             self._clock.sleep(wait_s)
 
-    def _mark(self, ep: Endpoint) -> None:
+    def _adopt(self, calls: Mapping[str, float]) -> None:
+        """Another process's call counts as ours for spacing: Vast limits the key, not the process."""
+        now_mono, now_wall = self._clock.monotonic(), self._clock.now().timestamp()
         with self._lock:
-            self._last_sent[ep.rate_key()] = self._clock.monotonic()
+            for key, at_epoch_s in calls.items():
+                # a time ahead of our clock counts as just now: the wait stays bounded by the interval
+                at_mono = now_mono - max(0.0, now_wall - at_epoch_s)
+                if at_mono > self._last_sent.get(key, float("-inf")):
+                    self._last_sent[key] = at_mono
+                    self._shared.add(key)
+
+    def _mark(self, ep: Endpoint) -> None:
+        key = ep.rate_key()
+        with self._lock:
+            self._last_sent[key] = self._clock.monotonic()
+            self._shared.discard(key)
+        if self.ledger is not None:
+            self.ledger.record(key, self._clock.now().timestamp())
 
     def _attempt(self, ep: Endpoint, url: str, content: bytes | None) -> object:
         headers = {"Authorization": f"Bearer {self._key}", "Accept": "*/*", "User-Agent": f"hostagent/{__version__}"}

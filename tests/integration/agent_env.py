@@ -108,7 +108,7 @@ class World:
 
     def service(self) -> Service:
         parts = self.build()
-        return Service(parts.agent(), self.clock)
+        return Service(parts.agent(), self.clock, simulated_time=True)
 
     def writes(self) -> list[str]:
         return [f"{r.method} {r.path}" for r in self.emu.requests if r.method in WRITE_METHODS and not _is_read(r.path)]

@@ -48,7 +48,7 @@ class CountingService(Service):
 
 def test_the_loop_runs_each_job_at_its_cadence_on_the_injected_clock(tmp_path: Path) -> None:
     with world(tmp_path) as w:
-        service = CountingService(w.build().agent(), w.clock, max_sleep_s=3600.0)
+        service = CountingService(w.build().agent(), w.clock, max_sleep_s=3600.0, simulated_time=True)
         service.calls = []
         start = w.clock.monotonic()
         service.run(max_cycles=60)
@@ -64,7 +64,7 @@ def test_the_loop_runs_each_job_at_its_cadence_on_the_injected_clock(tmp_path: P
 def test_health_turning_bad_makes_the_reconcile_due_at_once(tmp_path: Path) -> None:
     with world(tmp_path) as w:
         parts = w.build()
-        service = Service(parts.agent(), w.clock, max_sleep_s=30.0)
+        service = Service(parts.agent(), w.clock, max_sleep_s=30.0, simulated_time=True)
         service.run(max_cycles=3)
         assert w.machine.listed
         w.set_gpu(2, health='"lost"')
@@ -77,7 +77,7 @@ def test_health_turning_bad_makes_the_reconcile_due_at_once(tmp_path: Path) -> N
 def test_a_reload_with_an_invalid_config_keeps_the_old_one(tmp_path: Path) -> None:
     with world(tmp_path, mode="observe") as w:
         parts = w.build()
-        service = Service(parts.agent(), w.clock, reload=w.config)
+        service = Service(parts.agent(), w.clock, reload=w.config, simulated_time=True)
         w.config_path.write_text(w.config_path.read_text() + "\n[pricing]\nbogus = 1\n")
         service.reload_requested = True
         service.run(max_cycles=1)
@@ -94,7 +94,9 @@ def test_ready_status_and_watchdog_are_sent_on_the_notify_socket(tmp_path: Path)
     with world(tmp_path) as w, socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         address = str(tmp_path / "notify")
         sock.bind(address)
-        service = Service(w.build().agent(), w.clock, notifier=Notifier(address), watchdog_s=120.0)
+        service = Service(
+            w.build().agent(), w.clock, notifier=Notifier(address), watchdog_s=120.0, simulated_time=True
+        )
         service.run(max_cycles=5)
         messages = _messages(sock)
         assert any("READY=1" in m for m in messages)
@@ -119,7 +121,7 @@ class JumpingService(CountingService):
 def test_wall_clock_jumps_neither_skip_nor_repeat_a_job(tmp_path: Path) -> None:
     """Cadences run on the monotonic clock: a wall-clock jump changes none of them (fault 19)."""
     with world(tmp_path) as w:
-        service = JumpingService(w.build().agent(), w.clock, max_sleep_s=3600.0)
+        service = JumpingService(w.build().agent(), w.clock, max_sleep_s=3600.0, simulated_time=True)
         service.calls = []
         start = w.clock.monotonic()
         service.run(max_cycles=60)
@@ -134,7 +136,7 @@ def test_wall_clock_jumps_neither_skip_nor_repeat_a_job(tmp_path: Path) -> None:
 def test_a_reload_while_the_config_is_half_written_or_gone_keeps_the_last_good_one(tmp_path: Path) -> None:
     """Fault 18: an editor caught mid-save, or the file moved away, never replaces a working config."""
     with world(tmp_path) as w:
-        service = Service(w.build().agent(), w.clock, reload=w.config)
+        service = Service(w.build().agent(), w.clock, reload=w.config, simulated_time=True)
         good = w.config_path.read_text()
         w.config_path.write_text(good[: good.index("[health]") + 12])  # cut inside a table
         service.reload_requested = True
