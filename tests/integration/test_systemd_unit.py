@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hostagent.cli import COMMANDS, EXIT_CONFIG
+from hostagent.cli import COMMANDS, EXIT_CONFIG, EXIT_NOPERM
 
 UNIT = Path(__file__).resolve().parents[2] / "systemd" / "hostagent.service"
 INSTALLED_BIN = "/opt/hostagent/bin/hostagent"
@@ -48,9 +48,11 @@ def test_the_agent_speaks_notify_and_is_watched(unit: dict[str, list[str]]) -> N
     assert "PYTHONFAULTHANDLER=1" in unit["Service.Environment"]
 
 
-def test_it_restarts_after_any_crash_but_not_on_a_bad_config(unit: dict[str, list[str]]) -> None:
+def test_it_restarts_after_any_crash_but_not_on_a_bad_config_or_a_state_store_it_may_not_write(
+    unit: dict[str, list[str]],
+) -> None:
     assert unit["Service.Restart"] == ["always"]
-    assert unit["Service.RestartPreventExitStatus"] == [str(EXIT_CONFIG)]
+    assert unit["Service.RestartPreventExitStatus"] == [f"{EXIT_NOPERM} {EXIT_CONFIG}"]
 
 
 def test_it_runs_the_agent_and_reloads_only_after_checking_the_config(unit: dict[str, list[str]]) -> None:
