@@ -25,7 +25,7 @@ from pathlib import Path
 
 from hostagent.config.load import load_config
 from hostagent.core.model import DesiredListing
-from hostagent.logs import configure_logging
+from hostagent.runtime.logs import configure_logging
 from hostagent.testing.clock import FakeClock
 from hostagent.testing.emulator import DEMO_MACHINE_ID, Emulator
 from hostagent.testing.scenario import Simulation, write_kind

@@ -19,16 +19,16 @@ from pathlib import Path
 
 import httpx
 
-from hostagent.agent import Agent
 from hostagent.clock import SystemClock
 from hostagent.config.load import load_config
 from hostagent.config.model import Config
 from hostagent.errors import HostagentError
 from hostagent.hardware import build_hardware
-from hostagent.lock import StateLock
-from hostagent.metrics import Metrics
 from hostagent.ports import Clock, Hardware
-from hostagent.ratelimits import AgentLedger
+from hostagent.runtime.lock import StateLock
+from hostagent.runtime.metrics import Metrics
+from hostagent.service.agent import Agent
+from hostagent.service.ratelimits import AgentLedger
 from hostagent.store import StateStore
 from hostagent.vast.auth import load_api_key
 from hostagent.vast.client import VastClient
@@ -46,7 +46,7 @@ class Parts:
     scratch_dir: Path | None = None  # `plan` on a host with no state yet: a throwaway store, removed on close
 
     def agent(self, *, read_only: bool = False) -> Agent:
-        if not read_only:  # the agent shares the key's rate limits with `plan` and `doctor` (hostagent.ratelimits)
+        if not read_only:  # the agent shares the key's rate limits with `plan` and `doctor` (service.ratelimits)
             self.market.share_rate_limits(AgentLedger(self.store))
         return Agent(
             config=self.config, hardware=self.hardware, market=self.market, store=self.store,

@@ -90,7 +90,7 @@ class Marketplace(Protocol):
 class CallLedger(Protocol):
     """When each endpoint was last called by other processes on the same key (the agent, `plan`, `doctor`).
 
-    Times are wall-clock epoch seconds, the one clock processes share (hostagent.ratelimits)."""
+    Times are wall-clock epoch seconds, the one clock processes share (hostagent.service.ratelimits)."""
 
     def others(self) -> Mapping[str, float]:
         """Rate key -> when another process last called it."""

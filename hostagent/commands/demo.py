@@ -26,10 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hostagent.commands.demo_story import run_demo, write_config_copy  # noqa: PLC0415  (heavy: httpx, the emulator)
     from hostagent.config.load import load_config  # noqa: PLC0415
-    from hostagent.demo import run_demo, write_config_copy  # noqa: PLC0415  (heavy: httpx, the emulator)
     from hostagent.errors import ConfigError  # noqa: PLC0415
-    from hostagent.logs import configure_logging  # noqa: PLC0415
+    from hostagent.runtime.logs import configure_logging  # noqa: PLC0415
 
     configure_logging(level="error")  # the timeline is the output; the agent's own log lines would drown it
     path = Path(args.config) if args.config else DEFAULT_CONFIG
@@ -58,8 +58,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _status(config: object, state_dir: Path, now: object) -> str:
-    from hostagent.render import render_status  # noqa: PLC0415
-    from hostagent.status_view import build_view, daemon_state, open_reader  # noqa: PLC0415
+    from hostagent.commands.render import render_status  # noqa: PLC0415
+    from hostagent.commands.status_view import build_view, daemon_state, open_reader  # noqa: PLC0415
 
     reader = open_reader(state_dir)
     if reader is None:

@@ -22,8 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hostagent.doctor import FAIL, WARN, run_checks  # noqa: PLC0415  (httpx, NVML)
-    from hostagent.logs import configure_logging  # noqa: PLC0415
+    from hostagent.commands.doctor_checks import FAIL, WARN, run_checks  # noqa: PLC0415  (httpx, NVML)
+    from hostagent.runtime.logs import configure_logging  # noqa: PLC0415
 
     configure_logging(level="error")
     checks = run_checks(args.config)

@@ -1,7 +1,7 @@
 """`hostagent earnings [--days N] [--json]`: earnings by UTC day with totals, occupancy and realised $/GPU-hour.
 
 From the state store only (the agent fetches Vast's earnings every `earnings.every_h`); the sums and
-ratios are `hostagent.earnings.summarize`'s. Occupancy = rented / offered GPU-hours the agent watched;
+ratios are `hostagent.service.earnings.summarize`'s. Occupancy = rented / offered GPU-hours the agent watched;
 realised $/GPU-hour = GPU income / rented GPU-hours. Exit codes: 0 shown; 1 no state yet, no machine
 known yet, or the store cannot be read; 78 invalid config.
 """
@@ -18,7 +18,7 @@ from hostagent.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 from hostagent.commands import config_or_report, require_state_access
 
 if TYPE_CHECKING:
-    from hostagent.earnings import EarningsSummary
+    from hostagent.service.earnings import EarningsSummary
     from hostagent.store import StateStore
 
 DAY_S = 86400
@@ -47,7 +47,7 @@ def _row(s: EarningsSummary) -> dict[str, object]:
 
 def report(store: StateStore, machine_id: int, today: int, days: int) -> dict[str, Any]:
     """The `earnings --json` document (schema 1)."""
-    from hostagent.earnings import summarize  # noqa: PLC0415
+    from hostagent.service.earnings import summarize  # noqa: PLC0415
 
     rows = []
     for day in range(today - days + 1, today + 1):
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     today = int(datetime.now(timezone.utc).timestamp() // DAY_S)
     try:
         with StateStore.open(state_dir, readonly=True) as store:
-            stored = store.get("machine_id")  # hostagent.agent.MACHINE_ID_KEY
+            stored = store.get("machine_id")  # hostagent.service.agent.MACHINE_ID_KEY
             machine_id = config.machine.id if config.machine.id is not None else stored
             if not isinstance(machine_id, int):
                 print("hostagent earnings: the agent has not found its machine on Vast yet", file=sys.stderr)

@@ -1,7 +1,7 @@
 """`hostagent forget-machine [--yes]`: forget which Vast machine this host is, and the identity recorded for it.
 
 The agent records the machine (id, hostname, GPU model and count) when it first finds it, and from then on
-refuses every reply about a machine that differs: no write is sent (hostagent.identity). When the change is
+refuses every reply about a machine that differs: no write is sent (hostagent.service.identity). When the change is
 real (the GPUs were swapped, the host renamed), check the machine in the Vast console, stop the agent, run
 this, and start the agent: it finds the machine again (`machine.id`, or by hostname) and records it afresh.
 It takes the state directory's lock, so it cannot run beside the agent. Journaled (kind `operator`).
@@ -28,8 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hostagent.errors import LockHeldError, StateError  # noqa: PLC0415
-    from hostagent.lock import StateLock  # noqa: PLC0415
-    from hostagent.logs import configure_logging  # noqa: PLC0415
+    from hostagent.runtime.lock import StateLock  # noqa: PLC0415
+    from hostagent.runtime.logs import configure_logging  # noqa: PLC0415
     from hostagent.store import StateStore  # noqa: PLC0415
 
     configure_logging(level="warning")
@@ -53,8 +53,8 @@ def run(args: argparse.Namespace) -> int:
 def _forget(store: StateStore, yes: bool) -> int:
     from datetime import datetime, timezone  # noqa: PLC0415
 
-    from hostagent.agent import MACHINE_ID_KEY  # noqa: PLC0415
-    from hostagent.identity import IDENTITY_KEY  # noqa: PLC0415
+    from hostagent.service.agent import MACHINE_ID_KEY  # noqa: PLC0415
+    from hostagent.service.identity import IDENTITY_KEY  # noqa: PLC0415
 
     recorded = {key: store.get(key) for key in (MACHINE_ID_KEY, IDENTITY_KEY)}
     if all(value is None for value in recorded.values()):

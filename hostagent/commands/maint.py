@@ -9,7 +9,7 @@ cancel  cancel the machine's windows on Vast (Vast's cancel removes every window
         agent schedules configured windows again when they come within `lead_time_h`).
 add and cancel ask first unless `--yes`; both are journaled (kind `operator`) when the state store is
 writable. Before either writes, the machine is read from Vast and must be the one the agent recorded
-(hostagent.identity); otherwise nothing is sent and the refusal is journaled (kind `identity_mismatch`).
+(hostagent.service.identity); otherwise nothing is sent and the refusal is journaled (kind `identity_mismatch`).
 Exit codes: 0 done; 1 Vast refused or could not be reached, the machine is not the one recorded, or the answer
 was no; 2 usage (bad --start/--tz/--duration-h); 78 invalid config or unsafe key file.
 """
@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hostagent.errors import SecretError  # noqa: PLC0415
-    from hostagent.logs import configure_logging  # noqa: PLC0415
+    from hostagent.runtime.logs import configure_logging  # noqa: PLC0415
     from hostagent.vast.auth import load_api_key  # noqa: PLC0415
     from hostagent.vast.client import VastClient  # noqa: PLC0415
 
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _stored(config: Config, key: str) -> object | None:
     """A value the agent keeps in the state store (read-only), or None."""
-    from hostagent.status_view import open_reader  # noqa: PLC0415
+    from hostagent.commands.status_view import open_reader  # noqa: PLC0415
 
     reader = open_reader(config.agent.state_dir) if config.agent.state_dir.is_dir() else None
     if reader is None:
@@ -93,8 +93,8 @@ def _machine_id(config: Config, client: VastClient | None) -> int | None:
     """The configured id, the one the agent stored, or the machine with this hostname on Vast."""
     import socket  # noqa: PLC0415
 
+    from hostagent.commands.status_view import MACHINE_ID_KEY  # noqa: PLC0415
     from hostagent.errors import VastError  # noqa: PLC0415
-    from hostagent.status_view import MACHINE_ID_KEY  # noqa: PLC0415
 
     if config.machine.id is not None:
         return config.machine.id
@@ -157,8 +157,8 @@ class _Offline(Exception):
 
 
 def _stored_windows(config: Config) -> list[tuple[float, float, str, object]]:
-    """The windows in the last status document (hostagent.status_doc: maintenance.vast_windows)."""
-    from hostagent.status_view import open_reader  # noqa: PLC0415
+    """The windows in the last status document (hostagent.service.status_doc: maintenance.vast_windows)."""
+    from hostagent.commands.status_view import open_reader  # noqa: PLC0415
 
     reader = open_reader(config.agent.state_dir)
     if reader is None:
@@ -281,7 +281,7 @@ def _cancel(config: Config, client: VastClient, yes: bool) -> int:
 def _is_recorded_machine(config: Config, client: VastClient, machine_id: int) -> bool:
     """Vast's machine `machine_id` is the one the agent recorded (or none is recorded yet); else say why."""
     from hostagent.errors import VastError, VastWrongMachine  # noqa: PLC0415
-    from hostagent.identity import IDENTITY_KEY, MachineIdentity, forget_hint, mismatch  # noqa: PLC0415
+    from hostagent.service.identity import IDENTITY_KEY, MachineIdentity, forget_hint, mismatch  # noqa: PLC0415
 
     try:
         problem = mismatch(machine_id, MachineIdentity.from_json(_stored(config, IDENTITY_KEY)),

@@ -3,7 +3,7 @@
 Reads the GPUs, the machine as Vast shows it, its maintenance windows and (when market pricing is on)
 the peer offers, with the memory in the state store, and prints the Plan with every reason. It takes no
 lock, journals nothing and sends no write to Vast, so it is safe beside a running agent. It shares the key's
-rate limits with the agent (hostagent.ratelimits): it waits its turn after the agent's recent calls, saying
+rate limits with the agent (hostagent.service.ratelimits): it waits its turn after the agent's recent calls, saying
 so, and records its own calls, its only write to the state store, so the agent waits for them in turn.
 Exit codes: 0 printed; 1 Vast or the hardware could not be read; 78 invalid config or unsafe key file.
 """
@@ -27,10 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hostagent import bootstrap  # noqa: PLC0415  (heavy: httpx, NVML, SQLite)
-    from hostagent.apigate import ApiDeferred  # noqa: PLC0415
     from hostagent.errors import ConfigError, HostagentError, SecretError, VastError  # noqa: PLC0415
-    from hostagent.logs import configure_logging  # noqa: PLC0415
-    from hostagent.ratelimits import OperatorLedger  # noqa: PLC0415
+    from hostagent.runtime.logs import configure_logging  # noqa: PLC0415
+    from hostagent.service.apigate import ApiDeferred  # noqa: PLC0415
+    from hostagent.service.ratelimits import OperatorLedger  # noqa: PLC0415
 
     configure_logging(level="warning")
     try:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from hostagent.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_NOPERM
 
 if TYPE_CHECKING:
-    from hostagent.metrics import Metrics, MetricsServer
+    from hostagent.runtime.metrics import Metrics, MetricsServer
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,9 +36,9 @@ def run(args: argparse.Namespace) -> int:
         SecretError,
         StateAccessError,
     )
-    from hostagent.logs import configure_logging, install_excepthook  # noqa: PLC0415
-    from hostagent.sdnotify import Notifier, watchdog_interval_s  # noqa: PLC0415
-    from hostagent.service import Service, reloader  # noqa: PLC0415
+    from hostagent.runtime.logs import configure_logging, install_excepthook  # noqa: PLC0415
+    from hostagent.runtime.sdnotify import Notifier, watchdog_interval_s  # noqa: PLC0415
+    from hostagent.runtime.service import Service, reloader  # noqa: PLC0415
 
     configure_logging(level=args.log_level)
     install_excepthook()

@@ -23,8 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone  # noqa: PLC0415
 
+    from hostagent.commands.status_view import build_view, daemon_state, open_reader  # noqa: PLC0415
     from hostagent.errors import StateError  # noqa: PLC0415
-    from hostagent.status_view import build_view, daemon_state, open_reader  # noqa: PLC0415
 
     config = config_or_report(args.config, "status")
     if config is None:
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(view, indent=2, ensure_ascii=False))
     else:
-        from hostagent.render import render_status  # noqa: PLC0415
+        from hostagent.commands.render import render_status  # noqa: PLC0415
 
         print(render_status(view))
     return EXIT_OK

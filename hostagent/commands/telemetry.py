@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from hostagent.errors import HardwareError  # noqa: PLC0415
     from hostagent.hardware import build_hardware  # noqa: PLC0415
     from hostagent.hardware.render import snapshot_json, table  # noqa: PLC0415
-    from hostagent.logs import configure_logging  # noqa: PLC0415
+    from hostagent.runtime.logs import configure_logging  # noqa: PLC0415
 
     configure_logging(level="warning")  # on stderr, so stdout stays clean JSON
     config = config_or_report(args.config, "telemetry")

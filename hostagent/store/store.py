@@ -2,7 +2,7 @@
 
 Every public write is one transaction; every method raises only `StateError`. Vast is the source
 of truth for the listing, so losing this file (it is moved aside when corrupt) costs history, not
-correctness. Secrets are masked (hostagent.logs.redact) before anything reaches the file.
+correctness. Secrets are masked (hostagent.runtime.logs.redact) before anything reaches the file.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from hostagent.core.model import EarningsDay, HostSnapshot
 from hostagent.errors import StateError
-from hostagent.logs import mask_text, redact
+from hostagent.masking import mask_text, redact
 from hostagent.store import telemetry as tel
 from hostagent.store.db import DB_NAME, Database, open_database, put_beside
 from hostagent.store.rows import DiskRow, Intent, JournalEntry, TelemetryRow, from_epoch, to_epoch

@@ -24,12 +24,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from hostagent.agent import Agent
 from hostagent.bootstrap import Parts, build
 from hostagent.config.model import Config
 from hostagent.core.model import ActionKind
-from hostagent.earnings import day_of, summarize
-from hostagent.service import Service
+from hostagent.runtime.service import Service
+from hostagent.service.agent import Agent
+from hostagent.service.earnings import day_of, summarize
 from hostagent.store.rows import JournalEntry
 from hostagent.testing.clock import FakeClock
 from hostagent.testing.emulator import DEMO_MACHINE_ID, Emulator, RecordedRequest, routes

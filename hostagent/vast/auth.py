@@ -22,7 +22,7 @@ from pathlib import Path
 
 from hostagent.config.model import VastConfig
 from hostagent.errors import SecretError
-from hostagent.logs import add_secret
+from hostagent.masking import add_secret
 
 CREDENTIAL_NAME = "vast_api_key"
 ENV_VAR = "VAST_API_KEY"

@@ -66,7 +66,7 @@ class VastClient:
     """Implements `hostagent.ports.Marketplace`, plus `show_user` and `machine_reports`.
 
     `transport` is httpx's seam for tests; `rng` seeds the retry jitter. The key is sent only as
-    `Authorization: Bearer` and is registered with `hostagent.logs.add_secret` so no log line shows it.
+    `Authorization: Bearer` and is registered with `hostagent.runtime.logs.add_secret` so no log line shows it.
     Raises `SecretError` at construction for an empty or malformed key, and `VastInsecureURL` for a base URL
     that would carry the key in clear text (plain http:// off loopback): before any connection is made.
     """

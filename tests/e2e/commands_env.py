@@ -17,7 +17,7 @@ from pathlib import Path
 
 from hostagent.bootstrap import build
 from hostagent.config.load import load_config
-from hostagent.service import Service
+from hostagent.runtime.service import Service
 from hostagent.testing.clock import FakeClock
 from hostagent.testing.emulator import Emulator
 

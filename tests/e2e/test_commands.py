@@ -15,8 +15,8 @@ from commands_env import REPO, Env, agent_world, write_world
 
 from hostagent.cli import main
 from hostagent.core.model import EarningsDay
-from hostagent.earnings import summarize
-from hostagent.lock import StateLock
+from hostagent.runtime.lock import StateLock
+from hostagent.service.earnings import summarize
 from hostagent.store import StateStore
 
 DAY_S = 86400
@@ -86,7 +86,7 @@ def test_status_imports_neither_httpx_nor_nvml_nor_structlog(env: Env) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
-    assert "hostagent.status_view" in imported
+    assert "hostagent.commands.status_view" in imported
     assert {m.split(".")[0] for m in imported} & {"httpx", "httpcore", "pynvml", "structlog", "rich"} == set()
 
 

@@ -19,8 +19,8 @@ from other_user import AS_ROOT, NOBODY, run_hostagent, run_python
 
 from hostagent.bootstrap import build
 from hostagent.cli import main
+from hostagent.commands.doctor_checks import FAIL, check_metrics
 from hostagent.config.load import load_config
-from hostagent.doctor import FAIL, check_metrics
 from hostagent.store import StateStore
 from hostagent.testing.emulator import Emulator
 
@@ -130,7 +130,7 @@ def test_doctor_fails_its_state_dir_check_on_a_state_db_the_agent_cannot_write(s
     os.chmod(db, 0o400)
     done = run_python(
         shared_root,
-        "from pathlib import Path; from hostagent.doctor import check_state_dir; "
+        "from pathlib import Path; from hostagent.commands.doctor_checks import check_state_dir; "
         f"c = check_state_dir(Path({str(state_dir)!r})); print(c.status); print(c.detail); print(c.fix)",
     )
     status, detail, fix = done.stdout.splitlines()

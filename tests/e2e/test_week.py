@@ -17,8 +17,8 @@ import pytest
 
 from hostagent.config.load import load_config
 from hostagent.core.model import ActionKind
-from hostagent.earnings import day_of
-from hostagent.logs import configure_logging
+from hostagent.runtime.logs import configure_logging
+from hostagent.service.earnings import day_of
 from hostagent.store.rows import JournalEntry
 from hostagent.testing.emulator import RecordedRequest
 from hostagent.testing.scenario import WRITE_KINDS, Simulation

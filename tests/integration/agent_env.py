@@ -13,11 +13,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from hostagent.agent import Agent
 from hostagent.bootstrap import Parts, build
 from hostagent.config.load import load_config
 from hostagent.config.model import Config
-from hostagent.service import Service
+from hostagent.runtime.service import Service
+from hostagent.service.agent import Agent
 from hostagent.testing.clock import FakeClock
 from hostagent.testing.emulator import DEMO_MACHINE_ID, Emulator
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from agent_env import world
 
-from hostagent.earnings import day_of, summarize
+from hostagent.service.earnings import day_of, summarize
 from hostagent.testing.emulator import DEMO_MACHINE_ID
 
 

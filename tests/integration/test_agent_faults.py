@@ -8,7 +8,7 @@ from pathlib import Path
 from agent_env import world
 
 from hostagent.core.model import ActionKind
-from hostagent.effects import request_of
+from hostagent.service.effects import request_of
 from hostagent.testing.emulator import Fault
 
 

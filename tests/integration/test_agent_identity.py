@@ -10,8 +10,8 @@ from agent_env import World, world
 
 from hostagent.cli import main
 from hostagent.core.model import Action, ActionKind
-from hostagent.effects import request_of
-from hostagent.metrics import Metrics
+from hostagent.runtime.metrics import Metrics
+from hostagent.service.effects import request_of
 from hostagent.testing.emulator import DEMO_MACHINE_ID, Fault
 from hostagent.testing.emulator.state import Maintenance
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from agent_env import world
 
-from hostagent.history import HISTORY_KEY
+from hostagent.service.history import HISTORY_KEY
 
 FIXED = 'mode = "fixed"\nusd_per_gpu_hour = 0.50'
 POWER = 'mode = "power"\ntariff_usd_per_kwh = 2.0\nmargin = 1.0\nfallback_power_w = 700.0'

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from hostagent.errors import LockHeldError, StateError
-from hostagent.lock import StateLock
+from hostagent.runtime.lock import StateLock
 
 REPO = Path(__file__).resolve().parents[2]
 HOLDER = """
 import sys, time
 from pathlib import Path
-from hostagent.lock import StateLock
+from hostagent.runtime.lock import StateLock
 StateLock(Path(sys.argv[1])).acquire()
 print("held", flush=True)
 time.sleep(60)

@@ -16,8 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from hostagent.core.model import DiskReading, GpuHealth, GpuReading, HostSnapshot, MachineState, XidEvent
-from hostagent.metrics import METRIC_NAMES, Metrics
-from hostagent.metrics_server import MetricsServer, parse_address
+from hostagent.runtime.metrics import METRIC_NAMES, Metrics
+from hostagent.runtime.metrics_server import MetricsServer, parse_address
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
 DASHBOARD = Path(__file__).resolve().parents[2] / "config" / "grafana-dashboard.json"

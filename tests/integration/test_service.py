@@ -9,8 +9,8 @@ from pathlib import Path
 from agent_env import world
 
 from hostagent.core.model import ActionKind
-from hostagent.sdnotify import Notifier
-from hostagent.service import Service
+from hostagent.runtime.sdnotify import Notifier
+from hostagent.runtime.service import Service
 from hostagent.testing.clock import FakeClock
 
 

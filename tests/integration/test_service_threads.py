@@ -21,8 +21,8 @@ from hostagent.bootstrap import Parts, build
 from hostagent.clock import SystemClock
 from hostagent.config.load import load_config
 from hostagent.config.model import Config
-from hostagent.sdnotify import Notifier
-from hostagent.service import Service
+from hostagent.runtime.sdnotify import Notifier
+from hostagent.runtime.service import Service
 from hostagent.testing.clock import FakeClock
 from hostagent.testing.emulator import DEMO_MACHINE_ID, Emulator, Fault
 from hostagent.testing.emulator.server import RecordedRequest

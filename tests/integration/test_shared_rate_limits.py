@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from agent_env import CONFIG, REPO
 
-from hostagent.apigate import NOT_BEFORE_KEY
 from hostagent.bootstrap import Parts, build
 from hostagent.cli import main
 from hostagent.clock import SystemClock
 from hostagent.config.load import load_config
-from hostagent.ratelimits import AGENT_CALLS_KEY, OperatorLedger
+from hostagent.service.apigate import NOT_BEFORE_KEY
+from hostagent.service.ratelimits import AGENT_CALLS_KEY, OperatorLedger
 from hostagent.store import StateStore
 from hostagent.testing.clock import FakeClock
 from hostagent.testing.emulator import Emulator

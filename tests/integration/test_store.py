@@ -12,7 +12,7 @@ import pytest
 
 from hostagent.core.model import DiskReading, EarningsDay, GpuHealth, GpuReading, HostSnapshot
 from hostagent.errors import StateError
-from hostagent.logs import add_secret, clear_secrets
+from hostagent.masking import add_secret, clear_secrets
 from hostagent.store import StateStore
 
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)

@@ -122,7 +122,7 @@ WRITER = """
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from hostagent.logs import configure_logging
+from hostagent.runtime.logs import configure_logging
 from hostagent.store import StateStore
 configure_logging(level="warning", json=True)  # logs to stderr; stdout carries only the protocol
 store = StateStore.open(Path(sys.argv[1]))

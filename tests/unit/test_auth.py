@@ -102,7 +102,7 @@ def test_the_client_refuses_an_empty_key_and_hides_the_key_in_its_repr() -> None
 
 
 def test_a_loaded_key_is_masked_in_logs(tmp_path: Path) -> None:
-    from hostagent.logs import mask_text
+    from hostagent.masking import mask_text
 
     load_api_key(VastConfig(api_key_file=key_file(tmp_path / "k", "masked-key-7777777")), {})
     assert "masked-key-7777777" not in mask_text("oops masked-key-7777777 leaked")

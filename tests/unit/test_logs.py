@@ -16,17 +16,8 @@ import structlog
 from structlog.processors import format_exc_info
 from structlog.testing import capture_logs
 
-from hostagent.logs import (
-    MASK,
-    add_secret,
-    clear_secrets,
-    configure_logging,
-    install_excepthook,
-    is_secret_name,
-    mask_secrets,
-    mask_text,
-    redact,
-)
+from hostagent.masking import MASK, add_secret, clear_secrets, is_secret_name, mask_secrets, mask_text, redact
+from hostagent.runtime.logs import configure_logging, install_excepthook
 
 CANARY = "c4n4ry-0123456789abcdef0123456789abcdef"
 

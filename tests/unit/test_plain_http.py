@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from hostagent.cli import main
+from hostagent.commands.doctor_checks import FAIL, check_api, run_checks
 from hostagent.config import Config, load_config_text
-from hostagent.doctor import FAIL, check_api, run_checks
 from hostagent.errors import ConfigError, VastInsecureURL, VastPermanent
 from hostagent.vast.client import VastClient
 

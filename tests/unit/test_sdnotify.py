@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from hostagent.sdnotify import Notifier, watchdog_interval_s
+from hostagent.runtime.sdnotify import Notifier, watchdog_interval_s
 
 
 @pytest.fixture

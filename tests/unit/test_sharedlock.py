@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from hostagent.sharedlock import SharedLock
+from hostagent.service.sharedlock import SharedLock
 
 WAIT_S = 5.0
 

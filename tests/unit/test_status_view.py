@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hostagent.lock import StateLock
-from hostagent.render import render_status, sparkline, usd
-from hostagent.status_view import daemon_state
+from hostagent.commands.render import render_status, sparkline, usd
+from hostagent.commands.status_view import daemon_state
+from hostagent.runtime.lock import StateLock
 
 
 def test_the_sparkline_scales_to_the_largest_day_and_draws_zero_as_the_lowest_block() -> None:

@@ -19,20 +19,20 @@ from typing import Protocol
 
 import structlog
 
-from hostagent import earnings as earnings_mod
-from hostagent import status_doc
-from hostagent.apigate import ApiDeferred, ApiGate
 from hostagent.config.model import Config
 from hostagent.core import health as core_health
 from hostagent.core import maintenance as core_maint
 from hostagent.core.model import Action, ActionKind, HostSnapshot, MachineState, MarketSample, Plan, VastMaintenance
 from hostagent.core.plan import plan as make_plan
 from hostagent.errors import StateError, VastError
-from hostagent.history import HistoryKeeper
-from hostagent.identity import IdentityGuard
 from hostagent.ports import Clock, Hardware, Marketplace
-from hostagent.reconcile import ApplyOutcome, Reconciler
-from hostagent.sharedlock import SharedLock, holding_lock
+from hostagent.service import earnings as earnings_mod
+from hostagent.service import status_doc
+from hostagent.service.apigate import ApiDeferred, ApiGate
+from hostagent.service.history import HistoryKeeper
+from hostagent.service.identity import IdentityGuard
+from hostagent.service.reconcile import ApplyOutcome, Reconciler
+from hostagent.service.sharedlock import SharedLock, holding_lock
 from hostagent.store import StateStore
 from hostagent.vast.client import peer_query
 
@@ -43,7 +43,7 @@ MAINT_HORIZON = timedelta(days=35)  # long enough to show the next monthly windo
 
 
 class AgentMetrics(Protocol):
-    """The slice of `hostagent.metrics.Metrics` the agent feeds."""
+    """The slice of `hostagent.runtime.metrics.Metrics` the agent feeds."""
 
     def observe_snapshot(self, snapshot: HostSnapshot) -> None: ...
     def observe_machine(self, machine: MachineState, target_price: float | None) -> None: ...

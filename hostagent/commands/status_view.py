@@ -4,7 +4,7 @@ tail, the stored earnings, and whether the daemon holds the state directory.
 Why not `StateStore`: importing `hostagent.store` pulls in structlog (and, through it, rich), which
 costs about 0.13 s of the 0.25 s `status` may take. This module reads the same tables with the stdlib
 `sqlite3` in read-only mode (`?mode=ro`: it never creates, migrates or writes). A test checks that its
-journal rows and earnings totals agree with `StateStore` and `hostagent.earnings.summarize`, so the
+journal rows and earnings totals agree with `StateStore` and `hostagent.service.earnings.summarize`, so the
 two cannot drift apart silently. It must import nothing heavy: no httpx, pynvml, structlog.
 
 JSON schema of `hostagent status --json` (STATUS_SCHEMA = 1), documented in the README.
@@ -25,14 +25,14 @@ from typing import Any
 from hostagent.config.model import Config
 from hostagent.core.maintenance import upcoming_windows
 from hostagent.errors import StateError
-from hostagent.lock import LOCK_NAME
+from hostagent.runtime.lock import LOCK_NAME
 
 STATUS_SCHEMA = 1
 DB_NAME = "state.db"  # hostagent.store.db.DB_NAME (not imported: see the module docstring)
-MACHINE_ID_KEY = "machine_id"  # hostagent.agent.MACHINE_ID_KEY
+MACHINE_ID_KEY = "machine_id"  # hostagent.service.agent.MACHINE_ID_KEY
 DAY_S = 86400.0
 SPARK_DAYS = 30
-MAINT_HORIZON = timedelta(days=35)  # as hostagent.agent.MAINT_HORIZON: shows the next monthly window
+MAINT_HORIZON = timedelta(days=35)  # as hostagent.service.agent.MAINT_HORIZON: shows the next monthly window
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ class StateReader:
         return {int(r[0]): (float(r[1]), float(r[2])) for r in rows}
 
     def occupancy_seconds(self, first_day: int, last_day: int, machine_id: int) -> tuple[float, float]:
-        """(rented GPU-seconds, offered GPU-seconds) over the days, from hostagent.earnings' counters."""
+        """(rented GPU-seconds, offered GPU-seconds) over the days, from hostagent.service.earnings' counters."""
         rented = offered = 0.0
         for day in range(first_day, last_day + 1):
             raw = self.get(f"occupancy:{day}:{machine_id}")
@@ -141,7 +141,7 @@ def machine_id_of(reader: StateReader, config: Config, doc: dict[str, Any]) -> i
 
 
 def earnings_view(reader: StateReader, machine_id: int | None, today: int) -> dict[str, object]:
-    """Today, last 7 and 30 days (counted as hostagent.earnings.summarize counts them) and 30 daily totals."""
+    """Today, last 7 and 30 days (counted as hostagent.service.earnings.summarize counts them) and 30 daily totals."""
     first = today - SPARK_DAYS + 1
     totals: dict[int, tuple[float, float]] = {}
     rented_s = offered_s = 0.0

@@ -26,12 +26,12 @@ from typing import Protocol
 
 import structlog
 
-from hostagent.apigate import ApiDeferred, ApiGate
 from hostagent.core.model import Action, ActionKind, MachineState, Plan, VastMaintenance
-from hostagent.effects import describe, effect_holds, first, fnum, listing_for, request_of
 from hostagent.errors import StateError, VastAuthError, VastError, VastWriteUncertain, VastWrongMachine
-from hostagent.identity import IdentityGuard
 from hostagent.ports import Marketplace
+from hostagent.service.apigate import ApiDeferred, ApiGate
+from hostagent.service.effects import describe, effect_holds, first, fnum, listing_for, request_of
+from hostagent.service.identity import IdentityGuard
 
 log = structlog.get_logger(__name__)
 

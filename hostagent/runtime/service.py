@@ -10,7 +10,7 @@ watchdog and the jobs that need no Vast (telemetry and health, the status docume
 Vast-facing jobs (reconcile, market, cleanup, earnings) go to one `VastWorker` thread, in the order they
 came due, so Vast calls stay serialised as before; a reconcile made due while the worker is busy runs the
 moment it is free. Both share the agent's memory under `agent.lock`, which the worker sets down during
-each Vast call (hostagent.sharedlock); SQLite is one connection serialised by its own lock (store/db.py).
+each Vast call (hostagent.service.sharedlock); SQLite is one connection serialised by its own lock (store/db.py).
 
 Signals only set flags; the main loop acts on them between steps. SIGTERM: no new job starts, the
 worker's call in flight may finish within `stop_timeout_s` (else it is abandoned: its write-ahead intent
@@ -31,14 +31,14 @@ from datetime import datetime
 
 import structlog
 
-from hostagent.agent import Agent
 from hostagent.config.load import load_config
 from hostagent.config.model import Config
 from hostagent.errors import ConfigError, HostagentError, StateError
 from hostagent.ports import Clock
-from hostagent.scheduling import ClockJob, ClockScheduler
-from hostagent.sdnotify import Notifier
-from hostagent.vastworker import VastWorker
+from hostagent.runtime.scheduling import ClockJob, ClockScheduler
+from hostagent.runtime.sdnotify import Notifier
+from hostagent.runtime.vastworker import VastWorker
+from hostagent.service.agent import Agent
 
 log = structlog.get_logger(__name__)
 

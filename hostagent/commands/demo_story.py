@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from hostagent.config.model import Config
 from hostagent.core import maintenance as core_maint
-from hostagent.earnings import day_of, summarize
+from hostagent.service.earnings import day_of, summarize
 from hostagent.testing.scenario import Event, Simulation
 
 # The first Sunday of December 2026 holds demo.toml's monthly window; the demo ends 6 h after it.

@@ -2,7 +2,7 @@
 
 A reply must name the machine id that was asked for, and that machine must still have the identity hostagent
 recorded when it first found it (hostname, GPU model and count; `IDENTITY_KEY` in the state store, next to
-`hostagent.agent.MACHINE_ID_KEY`). Otherwise the reply is about another machine (a proxy, a cache or Vast
+`hostagent.service.agent.MACHINE_ID_KEY`). Otherwise the reply is about another machine (a proxy, a cache or Vast
 mixed rows up) or the machine was rebuilt: writing on it could reprice, unlist or notify the renters of a
 machine this agent does not run. `IdentityGuard` refuses such a reply (raises `VastWrongMachine`, so no write
 follows it), journals it once (kind `identity_mismatch`), logs `machine_identity_mismatch` at error, counts it

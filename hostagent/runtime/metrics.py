@@ -29,7 +29,7 @@ from prometheus_client.registry import Collector
 
 from hostagent import __version__
 from hostagent.core.model import GpuHealth, GpuReading, HostSnapshot, MachineState
-from hostagent.metrics_server import MetricsServer, serve
+from hostagent.runtime.metrics_server import MetricsServer, serve
 
 __all__ = ["GPU_LABELS", "Metrics", "MetricsServer", "serve"]
 

@@ -18,7 +18,7 @@ from typing import Protocol, TypeVar
 import structlog
 
 from hostagent.core.model import EarningsDay, EarningsReport, MachineState
-from hostagent.history import rented_gpu_count
+from hostagent.service.history import rented_gpu_count
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")

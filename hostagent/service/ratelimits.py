@@ -24,8 +24,8 @@ from typing import Protocol
 
 import structlog
 
-from hostagent.apigate import NOT_BEFORE_KEY
 from hostagent.errors import StateError
+from hostagent.service.apigate import NOT_BEFORE_KEY
 from hostagent.store import StateStore
 
 log = structlog.get_logger(__name__)

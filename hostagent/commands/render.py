@@ -1,4 +1,4 @@
-"""Text rendering for `hostagent status`: the view built by `hostagent.status_view` -> lines for a terminal.
+"""Text rendering for `hostagent status`: the view built by `hostagent.commands.status_view` -> lines for a terminal.
 
 Pure functions of plain JSON data (stdlib only), so the rendering is tested without any state store.
 """

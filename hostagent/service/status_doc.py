@@ -40,8 +40,8 @@ from typing import Protocol
 
 from hostagent.config.model import Config
 from hostagent.core.model import History, HostSnapshot, MachineState, Plan
-from hostagent.effects import describe
-from hostagent.reconcile import ApplyOutcome
+from hostagent.service.effects import describe
+from hostagent.service.reconcile import ApplyOutcome
 
 SCHEMA = 1
 GB = 1e9

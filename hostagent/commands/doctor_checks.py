@@ -40,7 +40,7 @@ from hostagent.errors import (
 )
 from hostagent.hardware import build_hardware
 from hostagent.hardware.nvml_fields import DEVICE_ACCESS_HINT
-from hostagent.ratelimits import OperatorLedger
+from hostagent.service.ratelimits import OperatorLedger
 from hostagent.vast.auth import CREDENTIAL_NAME, ENV_VAR, load_api_key
 from hostagent.vast.client import VastClient, peer_query
 
@@ -187,9 +187,9 @@ def check_api(
 
 
 def check_machine(config: Config, client: VastClient) -> Check:
-    """The machine on Vast is the one the agent recorded when it first found it (hostagent.identity)."""
-    from hostagent.identity import IDENTITY_KEY, MachineIdentity, forget_hint, mismatch  # noqa: PLC0415
-    from hostagent.status_view import MACHINE_ID_KEY, open_reader  # noqa: PLC0415
+    """The machine on Vast is the one the agent recorded when it first found it (hostagent.service.identity)."""
+    from hostagent.commands.status_view import MACHINE_ID_KEY, open_reader  # noqa: PLC0415
+    from hostagent.service.identity import IDENTITY_KEY, MachineIdentity, forget_hint, mismatch  # noqa: PLC0415
 
     stored_id: object | None = None
     recorded: MachineIdentity | None = None
