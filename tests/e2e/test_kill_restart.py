@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pytest
 
+from hostagent.ratelimits import AGENT_CALLS_KEY
 from hostagent.store import StateStore
 from hostagent.testing.emulator import DEMO_MACHINE_ID, Emulator, Fault
 from hostagent.testing.scenario import edit_gpu, write_kind
@@ -168,6 +169,7 @@ def test_two_hundred_sigkills_with_writes_in_flight_lose_no_action_duplicate_non
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
             kills += proc.returncode == -signal.SIGKILL
+            _forget_call_times(tmp_path / "state")
             twist = life % 10
             if twist == 2:
                 edit_gpu(fake_file, 2, health="lost")
@@ -247,6 +249,15 @@ def _write_config(path: Path, url: str, window: datetime) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(text)
     tmp.replace(path)  # the next life never reads half a file
+
+
+def _forget_call_times(state_dir: Path) -> None:
+    """A restarted agent waits Vast's per-endpoint intervals (up to 2.5 s) after its previous life's calls
+    (tested in test_shared_rate_limits.py). The emulator enforces no limits here, so that memory is dropped
+    between lives: otherwise most 0.4-0.9 s lives would only wait, and few would die mid-write."""
+    if (state_dir / "state.db").exists():
+        with StateStore.open(state_dir) as store:
+            store.put(AGENT_CALLS_KEY, None)
 
 
 def _wait_held(emu: Emulator, path: str, since_s: float) -> bool:
