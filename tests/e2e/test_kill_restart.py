@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from hostagent.ratelimits import AGENT_CALLS_KEY
+from hostagent.service.ratelimits import AGENT_CALLS_KEY
 from hostagent.store import StateStore
 from hostagent.testing.emulator import DEMO_MACHINE_ID, Emulator, Fault
 from hostagent.testing.scenario import edit_gpu, write_kind
