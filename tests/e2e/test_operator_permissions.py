@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from other_user import AS_ROOT, run_hostagent
+from other_user import AS_ROOT, give_away, run_hostagent
 
 from hostagent.store import StateStore
 
@@ -24,7 +24,7 @@ EX_NOPERM = 77
 @pytest.fixture
 def world() -> Iterator[Path]:
     """A config and a state directory holding a real state.db, the directory shut to the operator."""
-    # Not pytest's tmp_path: its parents are 0700 to root, and nobody must be able to reach the config.
+    # Not pytest's tmp_path: its parents may be shut to the command, which must reach the config.
     root = Path(tempfile.mkdtemp(prefix="hostagent-perm-"))
     state_dir = root / "state"
     try:
@@ -34,6 +34,7 @@ def world() -> Iterator[Path]:
             store.put("machine_id", 4242)
         (root / "config.toml").write_text(f'[agent]\nstate_dir = "{state_dir}"\n[machine]\nid = 4242\n')
         os.chmod(root / "config.toml", 0o644)
+        give_away(state_dir, *state_dir.iterdir())  # the service user's (DynamicUser) directory
         os.chmod(state_dir, 0o700 if AS_ROOT else 0o000)
         yield root
     finally:

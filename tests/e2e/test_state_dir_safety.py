@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from commands_env import write_world
-from other_user import AS_ROOT, NOBODY, run_hostagent, run_python
+from other_user import give_away, run_hostagent, run_python
 
 from hostagent.bootstrap import build
 from hostagent.cli import main
@@ -29,18 +29,13 @@ EX_NOPERM = 77
 
 @pytest.fixture
 def shared_root() -> Iterator[Path]:
-    """A directory nobody can enter (pytest's tmp_path sits under root's 0700 directory)."""
+    """A directory of its own for the state (the command runs without the power to ignore file modes)."""
     root = Path(tempfile.mkdtemp(prefix="hostagent-state-"))
     try:
-        os.chmod(root, 0o755)  # noqa: S103 -- the agent runs as nobody in here
+        os.chmod(root, 0o755)  # noqa: S103 -- the command may read the config in here
         yield root
     finally:
         shutil.rmtree(root)
-
-
-def give_to_nobody(root: Path) -> None:
-    for path in [root, *root.rglob("*")]:
-        os.chown(path, NOBODY, NOBODY)
 
 
 def test_run_once_refuses_a_state_db_it_cannot_write_naming_the_file_and_the_fix(shared_root: Path) -> None:
@@ -49,9 +44,8 @@ def test_run_once_refuses_a_state_db_it_cannot_write_naming_the_file_and_the_fix
         config = write_world(shared_root, emu.url, emu.api_key)
         StateStore.open(shared_root / "state").close()
         db = shared_root / "state" / "state.db"
-        if AS_ROOT:
-            give_to_nobody(shared_root)
-        os.chmod(db, 0o400)
+        give_away(db)  # the directory stays the agent's: only the file is out of reach
+        os.chmod(db, 0o444)
         done = run_hostagent(shared_root, "--config", str(config), "run", "--once")
         assert done.returncode == EX_NOPERM, done.stderr
         assert f"{db}" in done.stderr
@@ -125,9 +119,8 @@ def test_doctor_fails_its_state_dir_check_on_a_state_db_the_agent_cannot_write(s
     state_dir = shared_root / "state"
     StateStore.open(state_dir).close()
     db = state_dir / "state.db"
-    if AS_ROOT:
-        give_to_nobody(shared_root)
-    os.chmod(db, 0o400)
+    give_away(db)
+    os.chmod(db, 0o444)
     done = run_python(
         shared_root,
         "from pathlib import Path; from hostagent.commands.doctor_checks import check_state_dir; "
