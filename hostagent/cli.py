@@ -19,28 +19,17 @@ from collections.abc import Sequence
 
 from hostagent import __version__
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
-EXIT_NOPERM = 77
-EXIT_CONFIG = 78
+# The exit codes and the command table live with the commands (they use them); the CLI re-exports them.
+from hostagent.commands import (
+    COMMANDS,
+    EXIT_CONFIG,
+    EXIT_FAILURE,
+    EXIT_NOPERM,
+    EXIT_OK,
+    EXIT_USAGE,
+)
 
-# name -> one-line help; the module is hostagent.commands.<name with - as _>
-COMMANDS: dict[str, str] = {
-    "run": "run the agent (the systemd service); --once for one full cycle",
-    "status": "what the agent sees and did, from the state store (fast; the daemon need not run)",
-    "plan": "what the agent would change now and why, changing nothing",
-    "telemetry": "print one reading of every GPU and disk",
-    "earnings": "earnings by day with totals, occupancy and realised $/GPU-hour",
-    "maint": "maintenance windows: list, add, cancel",
-    "journal": "the action journal: every decision and API call",
-    "doctor": "check NVML, devices, config, key, API, state directory and clock, each with its fix",
-    "forget-machine": "forget the recorded machine and its identity (after a real hostname or GPU change)",
-    "check-config": "validate the config; exit 0 when valid, 78 otherwise",
-    "emulator": "serve the Vast host API emulator on loopback (try hostagent without a Vast account)",
-    "demo": "a few simulated days of the real agent against the emulator and fake GPUs",
-    "completion": "print a bash completion script (hostagent completion bash)",
-}
+__all__ = ["COMMANDS", "EXIT_CONFIG", "EXIT_FAILURE", "EXIT_NOPERM", "EXIT_OK", "EXIT_USAGE", "main"]
 
 
 def _top_parser() -> argparse.ArgumentParser:

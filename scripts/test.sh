@@ -12,5 +12,6 @@ install --upgrade pip
 install -e '.[test]'
 echo "== ruff"; .venv/bin/ruff check hostagent tests bench
 echo "== mypy"; .venv/bin/mypy
+echo "== import layers"; .venv/bin/lint-imports --no-cache
 if [ -x scripts/check-systemd.sh ]; then echo "== systemd unit"; scripts/check-systemd.sh; fi
 echo "== pytest"; .venv/bin/python -m pytest -q "$@"

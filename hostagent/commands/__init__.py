@@ -1,4 +1,7 @@
-"""One module per `hostagent` command: `add_arguments(parser)` and `run(args) -> int` (see hostagent.cli)."""
+"""One module per `hostagent` command: `add_arguments(parser)` and `run(args) -> int` (see hostagent.cli).
+
+Here: the exit codes every command shares (sysexits-style), the command table, and the helpers commands share.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,29 @@ from pathlib import Path
 
 from hostagent.config import Config, load_config  # standard library only: cheap to import
 from hostagent.errors import ConfigError
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_NOPERM = 77
+EXIT_CONFIG = 78
+
+# name -> one-line help; the module is hostagent.commands.<name with - as _>
+COMMANDS: dict[str, str] = {
+    "run": "run the agent (the systemd service); --once for one full cycle",
+    "status": "what the agent sees and did, from the state store (fast; the daemon need not run)",
+    "plan": "what the agent would change now and why, changing nothing",
+    "telemetry": "print one reading of every GPU and disk",
+    "earnings": "earnings by day with totals, occupancy and realised $/GPU-hour",
+    "maint": "maintenance windows: list, add, cancel",
+    "journal": "the action journal: every decision and API call",
+    "doctor": "check NVML, devices, config, key, API, state directory and clock, each with its fix",
+    "forget-machine": "forget the recorded machine and its identity (after a real hostname or GPU change)",
+    "check-config": "validate the config; exit 0 when valid, 78 otherwise",
+    "emulator": "serve the Vast host API emulator on loopback (try hostagent without a Vast account)",
+    "demo": "a few simulated days of the real agent against the emulator and fake GPUs",
+    "completion": "print a bash completion script (hostagent completion bash)",
+}
 
 
 def config_or_report(path: str | Path | None, command: str) -> Config | None:

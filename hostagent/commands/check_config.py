@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hostagent.cli import EXIT_CONFIG, EXIT_OK
+from hostagent.commands import EXIT_CONFIG, EXIT_OK
 from hostagent.config import load_config  # standard library only: cheap to import
 from hostagent.config.network import metrics_exposure
 from hostagent.errors import ConfigError

@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from hostagent.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
+from hostagent.commands import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "demo.toml"
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from hostagent.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
+from hostagent.commands import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

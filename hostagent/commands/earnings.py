@@ -14,8 +14,7 @@ import sys
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from hostagent.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
-from hostagent.commands import config_or_report, require_state_access
+from hostagent.commands import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, config_or_report, require_state_access
 
 if TYPE_CHECKING:
     from hostagent.service.earnings import EarningsSummary

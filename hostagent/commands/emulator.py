@@ -12,8 +12,8 @@ import threading
 from datetime import datetime, timedelta
 from types import FrameType
 
-from hostagent.cli import EXIT_FAILURE, EXIT_OK
 from hostagent.clock import SystemClock
+from hostagent.commands import EXIT_FAILURE, EXIT_OK
 
 DEFAULT_PORT = 8765
 

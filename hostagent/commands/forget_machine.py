@@ -15,8 +15,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from hostagent.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
-from hostagent.commands import config_or_report
+from hostagent.commands import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, config_or_report
 
 if TYPE_CHECKING:
     from hostagent.store import StateStore

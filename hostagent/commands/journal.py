@@ -14,8 +14,7 @@ import sys
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
-from hostagent.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_USAGE
-from hostagent.commands import config_or_report, require_state_access
+from hostagent.commands import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, config_or_report, require_state_access
 
 if TYPE_CHECKING:
     from hostagent.store import JournalEntry

@@ -15,7 +15,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from hostagent.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
+from hostagent.commands import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 
 if TYPE_CHECKING:
     from hostagent.core.model import Action, Plan

@@ -14,7 +14,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from hostagent.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_NOPERM
+from hostagent.commands import EXIT_CONFIG, EXIT_FAILURE, EXIT_NOPERM
 
 if TYPE_CHECKING:
     from hostagent.runtime.metrics import Metrics, MetricsServer

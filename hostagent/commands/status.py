@@ -11,8 +11,7 @@ import argparse
 import json
 import sys
 
-from hostagent.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
-from hostagent.commands import config_or_report, require_state_access
+from hostagent.commands import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, config_or_report, require_state_access
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

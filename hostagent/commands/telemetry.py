@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 
-from hostagent.cli import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
+from hostagent.commands import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
