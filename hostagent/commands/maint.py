@@ -166,7 +166,7 @@ def _stored_windows(config: Config) -> list[tuple[float, float, str, object]]:
         saved = reader.load_status()
     finally:
         reader.close()
-    stored = saved[0].get("maintenance", {}).get("vast_windows", []) if saved else []
+    stored = saved[0]["maintenance"]["vast_windows"] if saved else []
     return [
         (datetime.fromisoformat(w["start"]).timestamp(), datetime.fromisoformat(w["end"]).timestamp(), w["category"],
          "?")

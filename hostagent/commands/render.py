@@ -1,13 +1,18 @@
 """Text rendering for `hostagent status`: the view built by `hostagent.commands.status_view` -> lines for a terminal.
 
-Pure functions of plain JSON data (stdlib only), so the rendering is tested without any state store.
+Pure functions of the typed view (plain JSON data; stdlib only at run time), so the rendering is tested without
+any state store.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hostagent.commands.status_view import StatusView
+    from hostagent.service.status_types import StatusDoc
 
 SPARK = "▁▂▃▄▅▆▇█"
 PRICE_STEPS = ("base", "schedule", "market", "idle_decay", "guard")
@@ -53,12 +58,12 @@ def _cut(text: str, width: int = WIDTH) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _head(view: dict[str, Any]) -> list[str]:
+def _head(view: StatusView) -> list[str]:
     doc = view["agent"]
-    m = doc.get("machine") or {}
+    m = doc["machine"]
     machine = "machine: not read yet"
     if m:
-        machine = f"machine {m.get('id')} {m.get('hostname')} · {m.get('num_gpus')}× {m.get('gpu_name')}"
+        machine = f"machine {m['id']} {m['hostname']} · {m['num_gpus']}× {m['gpu_name']}"
     daemon = view["daemon"]
     if daemon["running"] is True:
         running = f"running (pid {daemon['pid']})" if daemon["pid"] else "running"
@@ -72,48 +77,48 @@ def _head(view: dict[str, Any]) -> list[str]:
         tick = f"last tick {when(view['tick_at'])}, {age(-age_s)} AHEAD of this clock (simulated or skewed clock)"
     if view["stale"]:
         tick += " STALE"
-    api = doc.get("api") or {}
-    if api.get("auth_ok") is False:
+    api = doc["api"]
+    if api["auth_ok"] is False:
         api_text = "AUTH FAILED (key revoked or wrong): fix the key, then restart"
-    elif api.get("blocked") or api.get("problem"):
-        api_text = f"blocked: {api.get('blocked') or api.get('problem')}"
+    elif api["blocked"] or api["problem"]:
+        api_text = f"blocked: {api['blocked'] or api['problem']}"
     else:
-        api_text = f"ok · last ok {when(api.get('last_ok_at'))}"
-    if api.get("last_error"):
+        api_text = f"ok · last ok {when(api['last_ok_at'])}"
+    if api["last_error"]:
         api_text += f" · last error: {api['last_error']}"
     lines = [
-        f"{machine} · {doc.get('mode')} mode",
+        f"{machine} · {doc['mode']} mode",
         f"agent     {running} · {tick}",
         f"api       {api_text}",
     ]
-    mismatch = (doc.get("identity") or {}).get("mismatch")
+    mismatch = doc["identity"]["mismatch"]
     if mismatch:  # first, in capitals: the agent writes nothing until someone looks
         lines.insert(0, f"!! MACHINE IDENTITY MISMATCH: {mismatch}")
     return lines
 
 
-def _listing(doc: dict[str, Any]) -> list[str]:
-    li = doc.get("listing") or {}
-    state = {True: "LISTED", False: "NOT LISTED", None: "unknown"}[li.get("listed")]
+def _listing(doc: StatusDoc) -> list[str]:
+    li = doc["listing"]
+    state = {True: "LISTED", False: "NOT LISTED", None: "unknown"}[li["listed"]]
     chain = " → ".join(
         f"{r['step']}: {r['text']}"
-        for r in li.get("reasons", [])
+        for r in li["reasons"]
         if r["step"].split(".")[0] in PRICE_STEPS and r["text"] != "off"
     )
-    set_by = f" (set by {li['rule']})" if li.get("rule") else ""
+    set_by = f" (set by {li['rule']})" if li["rule"] else ""
     lines = [
-        f"listing   {state} at {usd(li.get('price_usd_per_gpu_hour'), '/GPU/h')} · target "
-        f"{usd(li.get('target_price_usd_per_gpu_hour'))} → publish {usd(li.get('desired_price_usd_per_gpu_hour'))}"
-        f"{set_by} · min bid {usd(li.get('min_bid_usd_per_gpu_hour'))} · offer ends {when(li.get('end_date'))}",
-        f"          why: {li.get('why')}",
+        f"listing   {state} at {usd(li['price_usd_per_gpu_hour'], '/GPU/h')} · target "
+        f"{usd(li['target_price_usd_per_gpu_hour'])} → publish {usd(li['desired_price_usd_per_gpu_hour'])}"
+        f"{set_by} · min bid {usd(li['min_bid_usd_per_gpu_hour'])} · offer ends {when(li['end_date'])}",
+        f"          why: {li['why']}",
     ]
     if chain:
         lines.append(_cut(f"          price: {chain}"))
-    lines += [f"          WARNING: {w}" for w in li.get("warnings", [])]
-    c = doc.get("contracts") or {}
+    lines += [f"          WARNING: {w}" for w in li["warnings"]]
+    c = doc["contracts"]
     lines.append(
-        f"contracts {c.get('running')} running ({c.get('on_demand')} on demand) · latest ends "
-        f"{when(c.get('latest_end'))} · GPUs {c.get('gpu_occupancy') or 'n/a'}"
+        f"contracts {c['running']} running ({c['on_demand']} on demand) · latest ends "
+        f"{when(c['latest_end'])} · GPUs {c['gpu_occupancy'] or 'n/a'}"
     )
     return lines
 
@@ -122,87 +127,87 @@ def _value(v: object, fmt: str) -> str:
     return format(v, fmt) if isinstance(v, (int, float)) else "–"
 
 
-def _health(doc: dict[str, Any]) -> list[str]:
-    h = doc.get("health") or {}
-    gpus = h.get("gpus", [])
+def _health(doc: StatusDoc) -> list[str]:
+    h = doc["health"]
+    gpus = h["gpus"]
     ok_count = sum(1 for g in gpus if g["health"] == "ok")
-    verdict = {True: "ok", False: "UNHEALTHY", None: "not judged yet"}[h.get("ok")]
-    lines = [f"health    {verdict} · {ok_count}/{len(gpus)} GPUs ok · {h.get('backend')} backend"]
-    lines += [f"          {r}" for r in h.get("reasons", [])]
-    if h.get("hint"):
+    verdict = {True: "ok", False: "UNHEALTHY", None: "not judged yet"}[h["ok"]]
+    lines = [f"health    {verdict} · {ok_count}/{len(gpus)} GPUs ok · {h['backend']} backend"]
+    lines += [f"          {r}" for r in h["reasons"]]
+    if h["hint"]:
         lines.append(f"          hint: {h['hint']}")
     lines.append("          GPU health   temp   util   power   memory used        ECC  note")
     for g in gpus:
-        mem = f"{_value(g.get('memory_used_mib'), '.0f')}/{_value(g.get('memory_total_mib'), '.0f')} MiB"
-        hot = f"hot since {when(g['hot_since'])}" if g.get("hot_since") else ""
-        note = g.get("error") or ("stale" if g.get("stale") else "") or hot
+        mem = f"{_value(g['memory_used_mib'], '.0f')}/{_value(g['memory_total_mib'], '.0f')} MiB"
+        hot = f"hot since {when(g['hot_since'])}" if g["hot_since"] else ""
+        note = g["error"] or ("stale" if g["stale"] else "") or hot
         lines.append(
-            f"          {g['index']:>3} {g['health']:<7} {_value(g.get('temperature_c'), '>3.0f')}°C "
-            f"{_value(g.get('utilization_pct'), '>4.0f')}% {_value(g.get('power_w'), '>5.0f')} W  {mem:<18} "
-            f"{_value(g.get('ecc_uncorrected_volatile'), '>3d')}  {note}"
+            f"          {g['index']:>3} {g['health']:<7} {_value(g['temperature_c'], '>3.0f')}°C "
+            f"{_value(g['utilization_pct'], '>4.0f')}% {_value(g['power_w'], '>5.0f')} W  {mem:<18} "
+            f"{_value(g['ecc_uncorrected_volatile'], '>3d')}  {note}"
         )
-    for d in doc.get("disks", []):
-        if d.get("error"):
+    for d in doc["disks"]:
+        if d["error"]:
             lines.append(f"disk      {d['path']}: {d['error']}")
             continue
-        free, minimum = d.get("free_gb"), d.get("min_free_gb")
+        free, minimum = d["free_gb"], d["min_free_gb"]
         room = ""
         if free is not None and minimum is not None:
             room = f" · headroom {free - minimum:,.1f} GB above the {minimum:g} GB minimum"
-        total = _value(d.get("total_gb"), ",.1f")
+        total = _value(d["total_gb"], ",.1f")
         lines.append(f"disk      {d['path']}: {_value(free, ',.1f')} GB free of {total} GB{room}")
     return lines
 
 
-def _maint_job(view: dict[str, Any]) -> list[str]:
+def _maint_job(view: StatusView) -> list[str]:
     doc = view["agent"]
-    nxt = view.get("next_maintenance")
+    nxt = view["next_maintenance"]
     if nxt is None:
         text = "no window configured in the next 35 days"
     else:
         text = f"'{nxt['name']}' {when(nxt['start'])} → {when(nxt['end'])} ({nxt['category']})"
         text += " · ACTIVE NOW" if nxt["active"] else ""
-    maint = doc.get("maintenance") or {}
-    held = maint.get("vast_windows", [])
+    maint = doc["maintenance"]
+    held = maint["vast_windows"]
     lines = [f"maint     next: {text} · Vast holds {len(held)} window(s)"]
-    if maint.get("contract_runs_into_window"):
+    if maint["contract_runs_into_window"]:
         lines.append("          WARNING: a running contract ends after the next window starts")
-    job = doc.get("default_job") or {}
-    conf, on_vast = job.get("configured"), job.get("on_vast")
+    job = doc["default_job"]
+    conf, on_vast = job["configured"], job["on_vast"]
     conf_text = f"{conf['image']} at {usd(conf['price_usd_per_gpu_hour'], '/GPU/h')}" if conf else "none configured"
     vast_text = f"{on_vast['image']} at {usd(on_vast['price_usd_per_gpu_hour'], '/GPU/h')}" if on_vast else "none"
     lines.append(f"defjob    {conf_text} · on Vast: {vast_text}")
     return lines
 
 
-def _earnings(view: dict[str, Any]) -> list[str]:
+def _earnings(view: StatusView) -> list[str]:
     e = view["earnings"]
-    occ = e.get("occupancy_30d")
+    occ = e["occupancy_30d"]
     occ_text = f"{occ * 100:.1f} %" if isinstance(occ, (int, float)) else "n/a"
-    days = e.get("days", [])
+    days = e["days"]
     return [
         f"earnings  today {usd(e['today_usd'])} · 7 days {usd(e['last_7d_usd'])} · 30 days {usd(e['last_30d_usd'])} "
-        f"· occupancy {occ_text} · realised {usd(e.get('realised_usd_per_gpu_hour_30d'), '/GPU-h')}",
+        f"· occupancy {occ_text} · realised {usd(e['realised_usd_per_gpu_hour_30d'], '/GPU-h')}",
         f"          {sparkline([d['usd'] for d in days])}  ({days[0]['date'] if days else ''} → today)",
     ]
 
 
-def _actions(view: dict[str, Any]) -> list[str]:
+def _actions(view: StatusView) -> list[str]:
     doc = view["agent"]
     lines = ["recent    (hostagent journal shows more)"]
-    for a in view.get("recent_actions", []):
+    for a in view["recent_actions"]:
         mark = "ok  " if a["ok"] else "FAIL"
         lines.append(_cut(f"          {when(a['at'])[:-4]} {mark} {a['kind']}: {a['what']}"))
-    last = doc.get("last_actions") or {}
-    lines += [_cut(f"          last tick failed: {f}") for f in last.get("failed", [])]
-    lines += [_cut(f"          would send (observe mode): {w}") for w in last.get("would_send", [])]
-    lines += [_cut(f"          waiting: {w}") for w in last.get("waiting", [])]
-    if last.get("deferred"):
+    last = doc["last_actions"]
+    lines += [_cut(f"          last tick failed: {f}") for f in last["failed"]]
+    lines += [_cut(f"          would send (observe mode): {w}") for w in last["would_send"]]
+    lines += [_cut(f"          waiting: {w}") for w in last["waiting"]]
+    if last["deferred"]:
         lines.append(f"          deferred: {last['deferred']}")
     return lines
 
 
-def render_status(view: dict[str, Any]) -> str:
+def render_status(view: StatusView) -> str:
     """The whole `hostagent status` screen."""
     doc = view["agent"]
     sections = [_head(view), _listing(doc), _health(doc), _maint_job(view), _earnings(view), _actions(view)]

@@ -7,7 +7,8 @@ costs about 0.13 s of the 0.25 s `status` may take. This module reads the same t
 journal rows and earnings totals agree with `StateStore` and `hostagent.service.earnings.summarize`, so the
 two cannot drift apart silently. It must import nothing heavy: no httpx, pynvml, structlog.
 
-JSON schema of `hostagent status --json` (STATUS_SCHEMA = 1), documented in the README.
+`hostagent status --json` prints a `StatusView` (STATUS_SCHEMA = 1); `hostagent/data/status.schema.json` is its
+JSON Schema, and the README describes it.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from hostagent.config.model import Config
 from hostagent.core.maintenance import upcoming_windows
 from hostagent.errors import StateError
 from hostagent.runtime.lock import LOCK_NAME
+from hostagent.service.status_types import StatusDoc, read_saved
 
 STATUS_SCHEMA = 1
 DB_NAME = "state.db"  # hostagent.store.db.DB_NAME (not imported: see the module docstring)
@@ -33,6 +35,61 @@ MACHINE_ID_KEY = "machine_id"  # hostagent.service.agent.MACHINE_ID_KEY
 DAY_S = 86400.0
 SPARK_DAYS = 30
 MAINT_HORIZON = timedelta(days=35)  # as hostagent.service.agent.MAINT_HORIZON: shows the next monthly window
+
+
+class Daemon(TypedDict):
+    running: bool | None
+    pid: int | None
+
+
+class NextWindow(TypedDict):
+    name: str
+    start: str
+    end: str
+    category: str
+    timezone: str
+    active: bool
+
+
+class EarningsDayView(TypedDict):
+    date: str
+    usd: float
+
+
+class EarningsView(TypedDict):
+    machine_id: int | None
+    today_usd: float
+    last_7d_usd: float
+    last_30d_usd: float
+    occupancy_30d: float | None
+    realised_usd_per_gpu_hour_30d: float | None
+    days: list[EarningsDayView]
+
+
+class JournalEntry(TypedDict):
+    id: int
+    at: str
+    kind: str
+    what: str
+    why: str
+    result: str
+    ok: bool
+
+
+class StatusView(TypedDict):
+    """`status --json`: the envelope around the agent's saved document."""
+
+    schema: int
+    generated_at: str
+    state_dir: str
+    daemon: Daemon
+    tick_at: str
+    tick_age_s: float
+    stale: bool
+    agent: StatusDoc
+    next_maintenance: NextWindow | None
+    earnings: EarningsView
+    recent_actions: list[JournalEntry]
 
 
 @dataclass(frozen=True)
@@ -88,17 +145,23 @@ class StateReader:
         except sqlite3.Error as exc:
             raise StateError(f"cannot read the state store: {exc}") from None
 
-    def load_status(self) -> tuple[dict[str, Any], datetime] | None:
+    def load_status(self) -> tuple[StatusDoc, datetime] | None:
+        """The saved document as this version reads it (`read_saved`: older ones upgraded); StateError when
+        it cannot be read."""
         rows = self._rows("SELECT doc, at FROM status WHERE id = 1")
         if not rows:
             return None
-        return json.loads(rows[0][0]), datetime.fromtimestamp(rows[0][1], tz=timezone.utc)
+        try:
+            raw = json.loads(rows[0][0])
+        except ValueError as exc:
+            raise StateError(f"the saved status document is not JSON: {exc}") from None
+        return read_saved(raw), datetime.fromtimestamp(rows[0][1], tz=timezone.utc)
 
     def get(self, key: str) -> object | None:
         rows = self._rows("SELECT value FROM kv WHERE key = ?", (key,))
         return json.loads(rows[0][0]) if rows else None
 
-    def journal_tail(self, limit: int) -> list[dict[str, object]]:
+    def journal_tail(self, limit: int) -> list[JournalEntry]:
         """The newest `limit` entries, newest last, as plain dicts."""
         rows = self._rows("SELECT id, at, kind, what, why, result, ok FROM journal ORDER BY id DESC LIMIT ?", (limit,))
         return [
@@ -126,21 +189,21 @@ class StateReader:
         return rented, offered
 
 
-def _iso(epoch_s: float | None) -> str | None:
-    return None if epoch_s is None else datetime.fromtimestamp(epoch_s, tz=timezone.utc).isoformat()
+def _iso(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, tz=timezone.utc).isoformat()
 
 
-def machine_id_of(reader: StateReader, config: Config, doc: dict[str, Any]) -> int | None:
+def machine_id_of(reader: StateReader, config: Config, doc: StatusDoc) -> int | None:
     if config.machine.id is not None:
         return config.machine.id
     stored = reader.get(MACHINE_ID_KEY)
     if isinstance(stored, int):
         return stored
-    machine = doc.get("machine")
-    return machine.get("id") if isinstance(machine, dict) else None
+    machine = doc["machine"]
+    return None if machine is None else machine["id"]
 
 
-def earnings_view(reader: StateReader, machine_id: int | None, today: int) -> dict[str, object]:
+def earnings_view(reader: StateReader, machine_id: int | None, today: int) -> EarningsView:
     """Today, last 7 and 30 days (counted as hostagent.service.earnings.summarize counts them) and 30 daily totals."""
     first = today - SPARK_DAYS + 1
     totals: dict[int, tuple[float, float]] = {}
@@ -167,7 +230,7 @@ def _date(day: int) -> str:
     return datetime.fromtimestamp(day * DAY_S, tz=timezone.utc).date().isoformat()
 
 
-def _next_window(config: Config, now: datetime) -> dict[str, object] | None:
+def _next_window(config: Config, now: datetime) -> NextWindow | None:
     """Recomputed from the config now, so an old tick never shows a window that has passed."""
     windows = upcoming_windows(config.maintenance, now, MAINT_HORIZON)
     if not windows:
@@ -186,8 +249,8 @@ def stale_after_s(config: Config) -> float:
 
 def build_view(
     config: Config, reader: StateReader, daemon: DaemonState, now: datetime, *, actions: int = 5
-) -> dict[str, object] | None:
-    """The `status --json` document (schema 1), or None when no tick has saved a status yet."""
+) -> StatusView | None:
+    """The `status --json` document (schema 1), or None when no tick has saved a status yet. Raises StateError."""
     saved = reader.load_status()
     if saved is None:
         return None

@@ -18,6 +18,7 @@ from typing import Protocol, TypeVar
 import structlog
 
 from hostagent.errors import HostagentError, StateError, VastAuthError, VastError, VastRateLimited
+from hostagent.service.status_types import ApiError, ApiGateState
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -52,7 +53,7 @@ class ApiGate:
         self._cap_s = retry_after_cap_s
         self._metrics = metrics
         self.auth_failed_at: datetime | None = None
-        self.last_error: dict[str, object] | None = None
+        self.last_error: ApiError | None = None
         self.last_ok_at: datetime | None = None
         # The service's progress mark: a finished call (even a failed one) is progress of the Vast worker.
         self.on_progress: Callable[[], None] | None = None
@@ -128,7 +129,7 @@ class ApiGate:
         else:
             log.warning("vast_call_failed", operation=operation, error_kind=kind, status=exc.status, error=str(exc))
 
-    def state(self, now: datetime) -> dict[str, object]:
+    def state(self, now: datetime) -> ApiGateState:
         """For the status document."""
         return {
             "blocked": self.blocked(now),

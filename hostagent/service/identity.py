@@ -21,6 +21,7 @@ import structlog
 
 from hostagent.core.model import MachineState, VastMaintenance
 from hostagent.errors import StateError, VastWrongMachine
+from hostagent.service.status_types import Identity, RecordedIdentity
 
 log = structlog.get_logger(__name__)
 
@@ -57,7 +58,7 @@ class MachineIdentity:
             return None
         return cls(mid, hostname, gpu_name, num_gpus)
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self) -> RecordedIdentity:
         return {"machine_id": self.machine_id, "hostname": self.hostname, "gpu_name": self.gpu_name,
                 "num_gpus": self.num_gpus}
 
@@ -164,6 +165,6 @@ class IdentityGuard:
                 log.error("journal_write_failed", error=str(exc))
         return VastWrongMachine(text, asked_id=asked_id)
 
-    def status(self) -> dict[str, object]:
+    def status(self) -> Identity:
         """For the status document: `{recorded, mismatch}`."""
         return {"recorded": self.recorded.to_json() if self.recorded else None, "mismatch": self.mismatch}

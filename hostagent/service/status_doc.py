@@ -2,7 +2,8 @@
 
 Stored with `store.save_status(doc, at)`; read back with `store.load_status()`. Plain JSON types only,
 so the `status` command needs no heavy import. Versioned: a reader checks `schema` and shows what it
-understands. Schema 1 (every key is always present; a value that is not known is `null`):
+understands. Typed as `hostagent.service.status_types.StatusDoc`; `hostagent/data/status.schema.json` is its
+JSON Schema. Schema 1 (every key is always present; a value that is not known is `null`):
 
     schema            1
     tick_at           ISO 8601 UTC time of the tick that wrote it
@@ -24,7 +25,8 @@ understands. Schema 1 (every key is always present; a value that is not known is
                        contract_runs_into_window: bool}
     default_job       {configured: {image, args, price_usd_per_gpu_hour} or null,
                        on_vast: {image, price_usd_per_gpu_hour} or null}
-    api               {blocked (why no call is made now, or null), auth_ok, not_before, last_error, last_ok_at,
+    api               {blocked (why no call is made now, or null), auth_ok, not_before,
+                       last_error ({at, operation, kind, status, message} or null), last_ok_at,
                        problem (why the last reconcile could not run, or null)}
     last_actions      {sent: [str], failed: [str], would_send: [str], waiting: [str], deferred: str or null}
     identity          {recorded: {machine_id, hostname, gpu_name, num_gpus} or null (as first found),
@@ -42,8 +44,21 @@ from hostagent.config.model import Config
 from hostagent.core.model import History, HostSnapshot, MachineState, Plan
 from hostagent.service.effects import describe
 from hostagent.service.reconcile import ApplyOutcome
+from hostagent.service.status_types import (
+    SCHEMA,
+    ApiGateState,
+    DefaultJob,
+    Disk,
+    Gpu,
+    Health,
+    Identity,
+    LastActions,
+    Listing,
+    Maintenance,
+    Reason,
+    StatusDoc,
+)
 
-SCHEMA = 1
 GB = 1e9
 
 
@@ -58,16 +73,18 @@ class Window(Protocol):
     def category(self) -> str: ...
 
 
-def _iso(value: datetime | float | None) -> str | None:
-    if value is None:
-        return None
+def _at(value: datetime | float) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
     return datetime.fromtimestamp(value, tz=timezone.utc).isoformat()
 
 
-def _listing(machine: MachineState | None, plan: Plan | None, health_ok: bool | None) -> dict[str, object]:
-    reasons = [{"step": r.step, "text": r.text} for r in plan.reasons] if plan else []
+def _iso(value: datetime | float | None) -> str | None:
+    return None if value is None else _at(value)
+
+
+def _listing(machine: MachineState | None, plan: Plan | None, health_ok: bool | None) -> Listing:
+    reasons: list[Reason] = [{"step": r.step, "text": r.text} for r in plan.reasons] if plan else []
     desired = plan.desired if plan else None
     if machine is None:
         why = "Vast not read yet"
@@ -96,9 +113,9 @@ def _listing(machine: MachineState | None, plan: Plan | None, health_ok: bool | 
 
 def _health(
     snapshot: HostSnapshot | None, ok: bool | None, reasons: Sequence[str], history: History
-) -> dict[str, object]:
+) -> Health:
     hot = dict(history.hot_since)
-    gpus = [
+    gpus: list[Gpu] = [
         {
             "index": g.index, "name": g.name, "health": g.health.value, "temperature_c": g.temperature_c,
             "utilization_pct": g.utilization_pct, "power_w": g.power_w, "memory_used_mib": g.memory_used_mib,
@@ -114,7 +131,7 @@ def _health(
     }
 
 
-def _disks(snapshot: HostSnapshot | None, config: Config) -> list[dict[str, object]]:
+def _disks(snapshot: HostSnapshot | None, config: Config) -> list[Disk]:
     return [
         {
             "path": d.path,
@@ -127,24 +144,24 @@ def _disks(snapshot: HostSnapshot | None, config: Config) -> list[dict[str, obje
     ]
 
 
-def _maintenance(windows: Sequence[Window], machine: MachineState | None, history: History) -> dict[str, object]:
+def _maintenance(windows: Sequence[Window], machine: MachineState | None, history: History) -> Maintenance:
     upcoming = windows[0] if windows else None
     latest_end = machine.client_end_date if machine else None
     runs_into = bool(upcoming and latest_end and latest_end > upcoming.start.timestamp())
     return {
         "next": None if upcoming is None else {
-            "name": upcoming.name, "start": _iso(upcoming.start), "end": _iso(upcoming.end),
+            "name": upcoming.name, "start": _at(upcoming.start), "end": _at(upcoming.end),
             "category": upcoming.category,
         },
         "vast_windows": [
-            {"start": _iso(m.start_time), "end": _iso(m.end_time), "category": m.category}
+            {"start": _at(m.start_time), "end": _at(m.end_time), "category": m.category}
             for m in history.vast_maintenances
         ],
         "contract_runs_into_window": runs_into,
     }
 
 
-def _default_job(config: Config, machine: MachineState | None) -> dict[str, object]:
+def _default_job(config: Config, machine: MachineState | None) -> DefaultJob:
     job = config.default_job
     return {
         "configured": None if job is None else {
@@ -156,7 +173,7 @@ def _default_job(config: Config, machine: MachineState | None) -> dict[str, obje
     }
 
 
-def _actions(outcome: ApplyOutcome | None) -> dict[str, object]:
+def _actions(outcome: ApplyOutcome | None) -> LastActions:
     if outcome is None:
         return {"sent": [], "failed": [], "would_send": [], "waiting": [], "deferred": None}
     return {
@@ -178,12 +195,12 @@ def build(
     health_ok: bool | None,
     health_reasons: Sequence[str],
     windows: Sequence[Window],
-    api: dict[str, object],
+    api: ApiGateState,
     problem: str | None,
     history: History,
     outcome: ApplyOutcome | None,
-    identity: dict[str, object] | None = None,
-) -> dict[str, object]:
+    identity: Identity | None = None,
+) -> StatusDoc:
     """The schema-1 status document (see the module docstring)."""
     return {
         "schema": SCHEMA,

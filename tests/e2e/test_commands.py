@@ -8,24 +8,39 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from importlib import resources
 from pathlib import Path
 
+import jsonschema
 import pytest
 from commands_env import REPO, Env, agent_world, write_world
 
 from hostagent.cli import main
-from hostagent.core.model import EarningsDay
+from hostagent.config.load import load_config
+from hostagent.core.model import EarningsDay, History
 from hostagent.runtime.lock import StateLock
+from hostagent.service import status_doc
 from hostagent.service.earnings import summarize
+from hostagent.service.status_types import StatusDoc
 from hostagent.store import StateStore
 
 DAY_S = 86400
+STATUS_SCHEMA = json.loads(resources.files("hostagent").joinpath("data/status.schema.json").read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     with agent_world(tmp_path_factory.mktemp("agent")) as world:
         yield world
+
+
+def nothing_known_doc(config: Path, now: datetime) -> StatusDoc:
+    """The document the agent saves before it has read Vast or the GPUs."""
+    return status_doc.build(
+        now=now, config=load_config(config, environ={}), snapshot=None, machine=None, plan=None, health_ok=None,
+        health_reasons=(), windows=(), history=History(), outcome=None, problem=None,
+        api={"blocked": None, "auth_ok": True, "not_before": None, "last_error": None, "last_ok_at": None},
+    )
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], config: Path, *args: str) -> tuple[int, str, str]:
@@ -57,6 +72,7 @@ def test_status_json_follows_schema_1(env: Env, capsys: pytest.CaptureFixture[st
     code, out, _ = run_cli(capsys, env.config_path, "status", "--json")
     assert code == 0
     view = json.loads(out)
+    jsonschema.validate(view, STATUS_SCHEMA)
     assert view["schema"] == 1
     assert set(view) == {
         "schema", "generated_at", "state_dir", "daemon", "tick_at", "tick_age_s", "stale", "agent",
@@ -134,7 +150,7 @@ def store_world(tmp_path: Path) -> tuple[Path, int]:
         store.journal(now - timedelta(hours=3), "list_machine", "list_machine machine 4242", "base", result="listed")
         store.journal(now - timedelta(hours=1), "set_min_bid", "set_min_bid 1.0", "floor", result="HTTP 500", ok=False)
         store.journal(now - timedelta(minutes=5), "decision", "list at 2.0", "base")
-        store.save_status({"schema": 1, "mode": "enforce", "machine": {"id": 4242}}, now)
+        store.save_status(nothing_known_doc(config, now), now)
     return config, today
 
 
@@ -169,6 +185,7 @@ def test_status_earnings_agree_with_the_earnings_module(
         summary = summarize(store, 4242, today, days=30)
     code, out, _ = run_cli(capsys, config, "status", "--json")
     assert code == 0
+    jsonschema.validate(json.loads(out), STATUS_SCHEMA)
     earnings = json.loads(out)["earnings"]
     assert earnings["today_usd"] == pytest.approx(summary.today_usd)
     assert earnings["last_7d_usd"] == pytest.approx(summary.last_7d_usd)

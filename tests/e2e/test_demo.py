@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from importlib import resources
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from hostagent.cli import main
 from hostagent.testing.emulator import Emulator
 
 REPO = Path(__file__).resolve().parents[2]
+STATUS_SCHEMA = json.loads(resources.files("hostagent").joinpath("data/status.schema.json").read_text(encoding="utf-8"))
 
 
 def test_the_demo_prints_listing_rentals_decay_overheating_maintenance_cleanup_earnings_and_status(
@@ -51,7 +55,10 @@ def test_the_demo_prints_listing_rentals_decay_overheating_maintenance_cleanup_e
     for args in (["status"], ["status", "--json"], ["earnings", "--days", "3"], ["journal", "--limit", "5"],
                  ["maint", "list"]):
         assert main(["--config", str(demo_config), *args]) == 0, args
-        assert capsys.readouterr().out, args
+        out = capsys.readouterr().out
+        assert out, args
+        if args == ["status", "--json"]:  # the demo's default job, windows and earnings all fit the schema
+            jsonschema.validate(json.loads(out), STATUS_SCHEMA)
     with Emulator(rate_limits=False) as emu:  # the demo's own emulator is gone: plan and doctor ask a fresh one
         live = tmp_path / "demo-live.toml"
         live.write_text(demo_config.read_text().replace('"http://127.0.0.1:8765"', f'"{emu.url}"'))

@@ -1,8 +1,10 @@
-"""The status screen's pieces: the sparkline, rendering of sparse documents, and the daemon probe."""
+"""The status screen's pieces: the sparkline, rendering of documents that know little, and the daemon probe."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from status_docs import a_view, blank_doc
 
 from hostagent.commands.render import render_status, sparkline, usd
 from hostagent.commands.status_view import daemon_state
@@ -22,13 +24,10 @@ def test_negative_dollars_read_minus_dollar_and_unknown_reads_na() -> None:
 
 
 def test_a_document_from_before_vast_was_read_still_renders() -> None:
-    view = {
-        "daemon": {"running": True, "pid": 123}, "tick_at": "2026-11-26T10:00:00+00:00", "tick_age_s": 400.0,
-        "stale": True, "agent": {"schema": 1, "mode": "observe", "machine": None,
-                                 "api": {"auth_ok": False}, "health": {"ok": None, "gpus": []}},
-        "next_maintenance": None, "recent_actions": [],
-        "earnings": {"today_usd": 0.0, "last_7d_usd": 0.0, "last_30d_usd": 0.0, "days": []},
-    }
+    """Nothing known yet (no machine, health not judged) and the key refused: every line still renders."""
+    doc = blank_doc(mode="observe")
+    doc["api"]["auth_ok"] = False
+    view = a_view(doc, daemon={"running": True, "pid": 123}, tick_age_s=400.0, stale=True)
     text = render_status(view)
     assert "machine: not read yet · observe mode" in text
     assert "running (pid 123) · last tick 7 min ago" in text
@@ -48,34 +47,26 @@ def test_the_daemon_probe_sees_the_lock_holder_and_never_creates_the_lock_file(t
 
 
 def test_a_tick_from_a_clock_ahead_of_ours_says_so_instead_of_a_negative_age() -> None:
-    view = {
-        "daemon": {"running": False, "pid": None}, "tick_at": "2026-12-06T10:58:00+00:00", "tick_age_s": -86400.0 * 3,
-        "stale": False, "agent": {"schema": 1, "mode": "enforce", "machine": None}, "next_maintenance": None,
-        "recent_actions": [], "earnings": {"today_usd": 0.0, "last_7d_usd": 0.0, "last_30d_usd": 0.0, "days": []},
-    }
+    """A tick dated three days ahead (the demo's simulated clock) is named as ahead, not as a negative age."""
+    view = a_view(blank_doc(), tick_at="2026-12-06T10:58:00+00:00", tick_age_s=-86400.0 * 3)
     assert "3.0 days AHEAD of this clock" in render_status(view)
 
 
 def test_a_contract_running_into_the_next_window_shows_its_end_and_a_warning() -> None:
     warning = "a contract ends 2026-11-29 19:00 UTC, after window 'weekly reboot' starts 2026-11-29 02:00 UTC"
-    view = {
-        "daemon": {"running": True, "pid": 7}, "tick_at": "2026-11-26T10:00:00+00:00", "tick_age_s": 5.0,
-        "stale": False,
-        "agent": {
-            "schema": 1, "mode": "enforce",
-            "machine": {"id": 4242, "hostname": "h", "gpu_name": "H100 SXM", "num_gpus": 8},
-            "listing": {"listed": True, "why": "listed", "price_usd_per_gpu_hour": 2.0, "rule": "market",
-                        "target_price_usd_per_gpu_hour": 2.0, "desired_price_usd_per_gpu_hour": 2.0,
-                        "reasons": [], "min_bid_usd_per_gpu_hour": 1.0, "end_date": None, "warnings": [warning]},
-            "contracts": {"running": 2, "on_demand": 2, "latest_end": "2026-11-29T19:00:00+00:00",
-                          "gpu_occupancy": "D D x x x x x x"},
-            "maintenance": {"vast_windows": [], "contract_runs_into_window": True},
-            "health": {"ok": True, "gpus": []},
-        },
-        "next_maintenance": {"name": "weekly reboot", "start": "2026-11-29T02:00:00+00:00",
-                             "end": "2026-11-29T04:00:00+00:00", "category": "software", "active": False},
-        "recent_actions": [], "earnings": {"today_usd": 0.0, "last_7d_usd": 0.0, "last_30d_usd": 0.0, "days": []},
-    }
+    doc = blank_doc()
+    doc["machine"] = {"id": 4242, "hostname": "h", "gpu_name": "H100 SXM", "num_gpus": 8}
+    doc["listing"].update(listed=True, why="listed", price_usd_per_gpu_hour=2.0, rule="market",
+                          target_price_usd_per_gpu_hour=2.0, desired_price_usd_per_gpu_hour=2.0,
+                          min_bid_usd_per_gpu_hour=1.0, warnings=[warning])
+    doc["contracts"] = {"running": 2, "on_demand": 2, "latest_end": "2026-11-29T19:00:00+00:00",
+                        "gpu_occupancy": "D D x x x x x x"}
+    doc["maintenance"]["contract_runs_into_window"] = True
+    doc["health"]["ok"] = True
+    view = a_view(doc, next_maintenance={
+        "name": "weekly reboot", "start": "2026-11-29T02:00:00+00:00", "end": "2026-11-29T04:00:00+00:00",
+        "category": "software", "timezone": "UTC", "active": False,
+    })
     text = render_status(view)
     assert "(set by market)" in text
     assert "latest ends 2026-11-29 19:00 UTC" in text
