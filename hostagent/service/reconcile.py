@@ -313,8 +313,9 @@ class Reconciler:
                 return "maintenance cancelled"
             case SetDefaultJob():
                 market.set_defjob(
-                    mid, image=action.image, args=list(action.args), price_gpu=action.price_usd_per_gpu_hour,
-                    price_inetu=action.upload_usd_per_gb, price_inetd=action.download_usd_per_gb,
+                    mid, image=action.image, args=list(action.args),
+                    price_usd_per_gpu_hour=action.price_usd_per_gpu_hour,
+                    upload_usd_per_gb=action.upload_usd_per_gb, download_usd_per_gb=action.download_usd_per_gb,
                 )
                 return "default job set"
             case RemoveDefaultJob():

@@ -101,12 +101,12 @@ class FakeMarketplace:
         *,
         image: str,
         args: Sequence[str] | None,
-        price_gpu: float,
-        price_inetu: float,
-        price_inetd: float,
+        price_usd_per_gpu_hour: float,
+        upload_usd_per_gb: float,
+        download_usd_per_gb: float,
     ) -> None:
         self._write("set_defjob", machine_id, lambda m: replace(
-            m, bid_image=image, bid_image_args=tuple(args or ()), bid_gpu_cost=price_gpu,
+            m, bid_image=image, bid_image_args=tuple(args or ()), bid_gpu_cost=price_usd_per_gpu_hour,
         ))
 
     def remove_defjob(self, machine_id: int) -> None:
