@@ -69,9 +69,9 @@ class Marketplace(Protocol):
         *,
         image: str,
         args: Sequence[str] | None,
-        price_gpu: float,
-        price_inetu: float,
-        price_inetd: float,
+        price_usd_per_gpu_hour: float,
+        upload_usd_per_gb: float,
+        download_usd_per_gb: float,
     ) -> None: ...
 
     def remove_defjob(self, machine_id: int) -> None: ...

@@ -119,7 +119,7 @@ class Timeline:
         if entry.kind == "schedule_maint":
             return "maintenance notice sent to Vast: " + entry.why
         if entry.kind == "set_defjob":
-            price = request.get("price_gpu")
+            price = request.get("price_usd_per_gpu_hour")
             cost = f"${price:.2f}" if isinstance(price, (int, float)) else "?"
             return f"default job set: {request.get('image')} at {cost}/GPU/h on idle GPUs"
         if entry.kind == "cleanup_machine":

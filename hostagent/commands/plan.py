@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 from hostagent.commands import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 
 if TYPE_CHECKING:
-    from hostagent.core.model import Action, Plan
+    from hostagent.core.actions import Action
+    from hostagent.core.model import Plan
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,7 +68,7 @@ def _say(line: str) -> None:
 
 
 def _action_line(action: Action) -> str:
-    args = ", ".join(f"{k}={v}" for k, v in action.params)
+    args = ", ".join(f"{k}={v}" for k, v in action.params())
     return f"{action.kind.value}({args})" if args else action.kind.value
 
 

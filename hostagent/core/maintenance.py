@@ -16,7 +16,8 @@ from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from hostagent.config.model import WEEKDAYS, MaintenanceConfig, MaintenanceWindow
-from hostagent.core.model import MAX_EPOCH_S, Action, ActionKind, History, MachineState, Reason, VastMaintenance
+from hostagent.core.actions import Action, CancelMaint, ScheduleMaint
+from hostagent.core.model import MAX_EPOCH_S, History, MachineState, Reason, VastMaintenance
 
 VAST_HORIZON = timedelta(days=365)  # Vast accepts a notice only for a start within a year
 MATCH_START_S = 60.0  # a Vast window within this of a configured start is the same window
@@ -117,13 +118,9 @@ class MaintenancePlan:
     next_window: ConcreteWindow | None
 
 
-def _schedule(window: ConcreteWindow, machine_id: int, why: str) -> Action:
-    params: tuple[tuple[str, object], ...] = (
-        ("start_epoch_s", window.start.timestamp()),
-        ("duration_h", vast_duration_h(window)),
-        ("category", window.category),
-    )
-    return Action(ActionKind.SCHEDULE_MAINT, machine_id, why, params)
+def schedule_notice(window: ConcreteWindow, machine_id: int, why: str) -> ScheduleMaint:
+    """The notice for one window: its UTC start, its length in Vast's whole hours, its category."""
+    return ScheduleMaint(machine_id, why, window.start.timestamp(), vast_duration_h(window), window.category)
 
 
 def _notices(
@@ -138,7 +135,7 @@ def _notices(
         ids = tuple(sorted(v.id for v in strays))
         text = (f"Vast holds {len(strays)} window(s) not in the config (ids {', '.join(map(str, ids))}); "
                 "cancelling removes every window of the machine, due ones are scheduled again")
-        actions.append(Action(ActionKind.CANCEL_MAINT, machine.id, text, (("maintenance_ids", ids),)))
+        actions.append(CancelMaint(machine.id, text, ids))
         reasons.append(Reason("maintenance.cancel", text))
         ours = []
     lead = timedelta(hours=cfg.lead_time_h)
@@ -146,7 +143,7 @@ def _notices(
         if not now < window.start <= now + lead or any(matches(v, window) for v in ours):
             continue
         text = f"window {window.local_text()} is within lead_time_h {cfg.lead_time_h:g}: notify renters"
-        actions.append(_schedule(window, machine.id, text))
+        actions.append(schedule_notice(window, machine.id, text))
         reasons.append(Reason("maintenance.notice", text))
     return actions, reasons
 

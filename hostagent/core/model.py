@@ -11,6 +11,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the variants import this module's values; Plan only names them
+    from hostagent.core.actions import Action
 
 # The dearest price per GPU-hour any number from outside (a Vast reply, a peer offer) may carry. Real GPU
 # prices are a few dollars; anything above this is a unit mix-up, a test value or an attack, never a market.
@@ -224,6 +228,8 @@ class Reason:
 
 
 class ActionKind(str, enum.Enum):
+    """The kind of a write (hostagent.core.actions has one variant per kind); also its journal kind."""
+
     LIST = "list_machine"
     UNLIST = "unlist_machine"
     SET_MIN_BID = "set_min_bid"
@@ -232,27 +238,6 @@ class ActionKind(str, enum.Enum):
     SET_DEFJOB = "set_defjob"
     REMOVE_DEFJOB = "remove_defjob"
     CLEANUP = "cleanup_machine"
-
-
-@dataclass(frozen=True, slots=True)
-class Action:
-    """One write the reconciler may send. `params` holds the operation's arguments by name."""
-
-    kind: ActionKind
-    machine_id: int
-    reason: str
-    params: tuple[tuple[str, object], ...] = ()
-
-    def param(self, name: str) -> object:
-        for key, value in self.params:
-            if key == name:
-                return value
-        raise KeyError(name)
-
-    def key(self) -> str:
-        """A stable identity: the same action planned twice has the same key (used against duplicates)."""
-        args = ",".join(f"{k}={v!r}" for k, v in self.params)
-        return f"{self.kind.value}:{self.machine_id}:{args}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,4 +272,4 @@ class History:
     unlisted_by_agent: bool = False  # the agent itself unlisted (health or maintenance), so it may relist
     first_seen_at: datetime | None = None  # the agent's first tick for this machine (idle decay when never rented)
     rentals_running: int = 0  # current_rentals_running at the previous tick (a rise = a new rental: decay anchor)
-    unlisted_cause: str | None = None  # "health" or "maintenance": the UNLIST action's `cause` param
+    unlisted_cause: str | None = None  # "health" or "maintenance": the UnlistMachine action's `cause`

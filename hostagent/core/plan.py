@@ -12,11 +12,17 @@ from dataclasses import replace
 from datetime import datetime
 
 from hostagent.config.model import Config, DefaultJobConfig
+from hostagent.core.actions import (
+    Action,
+    ListMachine,
+    RemoveDefaultJob,
+    SetDefaultJob,
+    SetMinBid,
+    UnlistMachine,
+)
 from hostagent.core.health import HealthVerdict, assess
 from hostagent.core.maintenance import MaintenancePlan, plan_maintenance
 from hostagent.core.model import (
-    Action,
-    ActionKind,
     DesiredListing,
     History,
     HostSnapshot,
@@ -28,16 +34,6 @@ from hostagent.core.model import (
 from hostagent.core.pricing import PriceDecision, price, usd
 
 END_DATE_TOLERANCE_S = 60.0
-LISTING_FIELDS = (
-    "price_usd_per_gpu_hour",
-    "storage_usd_per_gb_month",
-    "upload_usd_per_gb",
-    "download_usd_per_gb",
-    "min_bid_usd_per_gpu_hour",
-    "min_chunk",
-    "end_date",
-    "credit_discount_max",
-)
 
 
 def _same(want: float, have: float | None) -> bool:
@@ -127,17 +123,16 @@ def listing_actions(
     if not desired.listed:
         if not machine.listed:
             return []
-        return [Action(ActionKind.UNLIST, machine.id, why.text, (("cause", cause),))]
+        return [UnlistMachine(machine.id, why.text, cause)]
     diffs = [] if not machine.listed else listing_diffs(desired, machine, config.pricing.guard.min_change_usd)
     if machine.listed and not diffs:
         return []
-    if diffs == ["min_bid_usd_per_gpu_hour"]:
-        bid = desired.min_bid_usd_per_gpu_hour
-        text = f"min bid {usd(machine.min_bid_price or 0.0)} -> {usd(bid or 0.0)}; {_price_story(decision)}"
-        return [Action(ActionKind.SET_MIN_BID, machine.id, text, (("price_usd_per_gpu_hour", bid),))]
-    params = tuple((name, getattr(desired, name)) for name in LISTING_FIELDS)
+    bid = desired.min_bid_usd_per_gpu_hour
+    if diffs == ["min_bid_usd_per_gpu_hour"] and bid is not None:  # listing_diffs names it only when set
+        text = f"min bid {usd(machine.min_bid_price or 0.0)} -> {usd(bid)}; {_price_story(decision)}"
+        return [SetMinBid(machine.id, text, bid)]
     changed = f"changed: {', '.join(diffs)}; " if diffs else ""
-    return [Action(ActionKind.LIST, machine.id, f"{why.text}; {changed}{_price_story(decision)}", params)]
+    return [ListMachine(machine.id, f"{why.text}; {changed}{_price_story(decision)}", desired)]
 
 
 def defjob_actions(job: DefaultJobConfig | None, machine: MachineState) -> tuple[list[Action], list[Reason]]:
@@ -146,7 +141,7 @@ def defjob_actions(job: DefaultJobConfig | None, machine: MachineState) -> tuple
         if machine.bid_image is None:
             return [], []
         text = f"the config has no default job; Vast runs {machine.bid_image}: remove it"
-        return [Action(ActionKind.REMOVE_DEFJOB, machine.id, text)], [Reason("defjob", text)]
+        return [RemoveDefaultJob(machine.id, text)], [Reason("defjob", text)]
     differs = []
     if machine.bid_image != job.image:
         differs.append(f"image {machine.bid_image or 'none'} -> {job.image}")
@@ -158,14 +153,13 @@ def defjob_actions(job: DefaultJobConfig | None, machine: MachineState) -> tuple
     if not differs:
         return [], []
     text = "default job: " + ", ".join(differs)
-    params: tuple[tuple[str, object], ...] = (
-        ("image", job.image),
-        ("args", job.args),
-        ("price_gpu", job.price_usd_per_gpu_hour),
-        ("price_inetu", job.upload_usd_per_gb),
-        ("price_inetd", job.download_usd_per_gb),
+    action = SetDefaultJob(
+        machine.id, text, job.image, job.args,
+        price_usd_per_gpu_hour=job.price_usd_per_gpu_hour,
+        upload_usd_per_gb=job.upload_usd_per_gb,
+        download_usd_per_gb=job.download_usd_per_gb,
     )
-    return [Action(ActionKind.SET_DEFJOB, machine.id, text, params)], [Reason("defjob", text)]
+    return [action], [Reason("defjob", text)]
 
 
 def remember(history: History, verdict: HealthVerdict, machine: MachineState, now: datetime) -> History:
@@ -205,8 +199,8 @@ def plan(  # noqa: PLR0917 - the team's agreed signature, positional like the ot
     listed, cause, why = _decide_listing(machine, verdict, maint, config, history)
     desired = _desired(config, decision, maint, listed)
     listing = listing_actions(desired, machine, config=config, cause=cause, why=why, decision=decision)
-    unlist = [a for a in listing if a.kind is ActionKind.UNLIST]
-    other = [a for a in listing if a.kind is not ActionKind.UNLIST]
+    unlist = [a for a in listing if isinstance(a, UnlistMachine)]
+    other = [a for a in listing if not isinstance(a, UnlistMachine)]
     job_actions, job_reasons = defjob_actions(config.default_job, machine)
     reasons = (*decision.reasons, *verdict.reasons, *verdict.notes, *maint.reasons, why, *job_reasons)
     return Plan(

@@ -22,7 +22,8 @@ import structlog
 from hostagent.config.model import Config
 from hostagent.core import health as core_health
 from hostagent.core import maintenance as core_maint
-from hostagent.core.model import Action, ActionKind, HostSnapshot, MachineState, MarketSample, Plan, VastMaintenance
+from hostagent.core.actions import Action, CleanupMachine, ListMachine, UnlistMachine
+from hostagent.core.model import HostSnapshot, MachineState, MarketSample, Plan, VastMaintenance
 from hostagent.core.plan import plan as make_plan
 from hostagent.errors import StateError, VastError
 from hostagent.ports import Clock, Hardware, Marketplace
@@ -234,12 +235,10 @@ class Agent:
 
     def _after_apply(self, outcome: ApplyOutcome, now: datetime) -> None:
         for action in outcome.sent:
-            params = dict(action.params)
-            if action.kind is ActionKind.UNLIST:
-                self.history.observe_listing_change(listed=False, cause=str(params.get("cause") or "health"))
-            elif action.kind is ActionKind.LIST:
-                price = params.get("price_usd_per_gpu_hour")
-                self.history.observe_listing_change(listed=True, price=price if isinstance(price, float) else None)
+            if isinstance(action, UnlistMachine):
+                self.history.observe_listing_change(listed=False, cause=action.cause or "health")
+            elif isinstance(action, ListMachine):
+                self.history.observe_listing_change(listed=True, price=action.listing.price_usd_per_gpu_hour)
         if outcome.machine_after is not None:  # read back after the writes: what Vast shows now
             self.machine = outcome.machine_after
             self._observe_machine(outcome.machine_after)
@@ -280,7 +279,7 @@ class Agent:
         """Delete expired storage contracts (through the reconciler: journaled, intent-protected)."""
         if not self.config.cleanup.enabled or self.machine_id is None:
             return None
-        action = Action(ActionKind.CLEANUP, self.machine_id, f"scheduled every {self.config.cleanup.every_h:g} h")
+        action = CleanupMachine(self.machine_id, f"scheduled every {self.config.cleanup.every_h:g} h")
         outcome = self.reconcile(now, extra=(action,))
         return outcome.deleted_contracts if outcome is not None else None
 

@@ -25,12 +25,26 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 import structlog
+from typing_extensions import assert_never
 
-from hostagent.core.model import Action, ActionKind, MachineState, Plan, VastMaintenance
+from hostagent.core.actions import (
+    Action,
+    CancelMaint,
+    CleanupMachine,
+    ListMachine,
+    RemoveDefaultJob,
+    ScheduleMaint,
+    SetDefaultJob,
+    SetMinBid,
+    UnlistMachine,
+    action_from_request,
+    request_of,
+)
+from hostagent.core.model import ActionKind, MachineState, Plan, VastMaintenance
 from hostagent.errors import StateError, VastAuthError, VastError, VastWriteUncertain, VastWrongMachine
 from hostagent.ports import Marketplace
 from hostagent.service.apigate import ApiDeferred, ApiGate
-from hostagent.service.effects import describe, effect_holds, first, fnum, listing_for, request_of
+from hostagent.service.effects import effect_holds
 from hostagent.service.identity import IdentityGuard
 
 log = structlog.get_logger(__name__)
@@ -135,15 +149,23 @@ class Reconciler:
 
     def _resolve(self, intent: Intent, now: datetime) -> str | None:
         request = dict(intent.request)
+        try:
+            action: Action | None = action_from_request(intent.kind, request)
+        except ValueError as exc:  # nothing to ask Vast about: closed, and the plan asks afresh if still needed
+            log.error("intent_request_unreadable", intent=intent.action_key, error=str(exc))
+            action = None
         raw_id = request.get("machine_id")
-        machine_id = raw_id if isinstance(raw_id, int) else 0
-        kind = ActionKind(intent.kind)
-        if kind is ActionKind.CLEANUP:
+        machine_id = action.machine_id if action is not None else raw_id if isinstance(raw_id, int) else 0
+        kind_text = action.kind.value if action is not None else intent.kind
+        if action is None:
+            held, result = False, "not applied (its stored request is unreadable); re-planned"
+        elif isinstance(action, CleanupMachine):
             held, result = True, "outcome unknown; cleanup is idempotent and runs again on its schedule"
         else:
+            kind = action.kind
             machine = self._read_machine(machine_id, now)
             maints = self._read_maints(kind, machine_id, now)
-            held = effect_holds(kind, request, machine, maints)
+            held = effect_holds(action, machine, maints)
             if not held and kind in _IN_FLIGHT_KINDS and now < intent.begun_at + timedelta(seconds=self.write_grace_s):
                 self._maint_in_flight[machine_id] = f"{kind.value} begun {intent.begun_at.isoformat()}"
                 return None  # may still be in flight inside Vast: neither resolved nor re-sent yet
@@ -152,11 +174,11 @@ class Reconciler:
             self._store.finish_action(intent.id, now, result, held)
         except StateError as exc:  # the disk refuses: the intent stays open and is resolved at a later tick
             log.error("intent_resolve_not_stored", intent=intent.action_key, result=result, error=str(exc))
-            if not held and kind in _IN_FLIGHT_KINDS:
-                self._maint_in_flight[machine_id] = f"{kind.value} (its resolution could not be stored)"
+            if not held and action is not None and action.kind in _IN_FLIGHT_KINDS:
+                self._maint_in_flight[machine_id] = f"{kind_text} (its resolution could not be stored)"
             return f"{intent.action_key}: {result} (not stored)"
         self._journal_row(
-            now, "intent_resolved", f"{kind.value} machine {machine_id}", "an earlier write had no recorded end",
+            now, "intent_resolved", f"{kind_text} machine {machine_id}", "an earlier write had no recorded end",
             request=request, result=result, ok=held, action_key=intent.action_key,
         )
         return f"{intent.action_key}: {result}"
@@ -195,16 +217,16 @@ class Reconciler:
             return outcome
         for action in actions:
             current = outcome.machine_after or machine
-            if effect_holds(action.kind, dict(action.params), current, self._maints):
+            if effect_holds(action, current, self._maints):
                 outcome.skipped.append(action)
                 continue
             waiting = self._maint_in_flight.get(action.machine_id) if action.kind in _IN_FLIGHT_KINDS else None
             if waiting is not None:
                 outcome.waiting.append((action, f"an earlier {waiting} may still be in flight inside Vast"))
-                log.info("write_waits_for_in_flight", action=describe(action), in_flight=waiting)
+                log.info("write_waits_for_in_flight", action=action.describe(), in_flight=waiting)
                 continue
             try:
-                self._send(action, plan, now, outcome)
+                self._send(action, now, outcome)
             except ApiDeferred as exc:
                 outcome.deferred = exc.reason
                 break
@@ -215,24 +237,24 @@ class Reconciler:
 
     def _observe(self, actions: Sequence[Action], machine: MachineState, now: datetime, outcome: ApplyOutcome) -> None:
         for action in actions:
-            if effect_holds(action.kind, dict(action.params), machine, self._maints):
+            if effect_holds(action, machine, self._maints):
                 outcome.skipped.append(action)
                 continue
             outcome.would_send.append(action)
-            if action.kind is ActionKind.CANCEL_MAINT:
+            if isinstance(action, CancelMaint):
                 self._maints = []  # what Vast would hold after it, for the notices that follow
         keys = frozenset(a.key() for a in outcome.would_send)
         for action in outcome.would_send:
             if action.key() in self._observed_keys:
                 continue  # already journaled while nothing changed: no flood of identical lines
             self._journal_row(
-                now, "would_send", describe(action), action.reason, request=request_of(action),
+                now, "would_send", action.describe(), action.reason, request=request_of(action),
                 result="observe mode: not sent", ok=True, action_key=action.key(),
             )
-            log.info("would_send", action=describe(action), why=action.reason)
+            log.info("would_send", action=action.describe(), why=action.reason)
         self._observed_keys = keys
 
-    def _send(self, action: Action, plan: Plan, now: datetime, outcome: ApplyOutcome) -> None:
+    def _send(self, action: Action, now: datetime, outcome: ApplyOutcome) -> None:
         store = self._store
         request = request_of(action)
         reason = self._gate.blocked(now)
@@ -241,15 +263,15 @@ class Reconciler:
         try:
             intent_id: int | None = store.begin_action(now, action.key(), action.kind.value, request)
         except StateError as exc:
-            if action.kind is not ActionKind.UNLIST:
-                log.error("write_skipped_intent_not_stored", action=describe(action), error=str(exc))
+            if not isinstance(action, UnlistMachine):
+                log.error("write_skipped_intent_not_stored", action=action.describe(), error=str(exc))
                 outcome.failed.append((action, f"not sent: its intent could not be stored ({exc})"))
                 return
-            log.error("write_sent_without_intent", action=describe(action), error=str(exc),
+            log.error("write_sent_without_intent", action=action.describe(), error=str(exc),
                       why="an unlist never waits for the local disk; Vast's state reconciles it next tick")
             intent_id = None
         try:
-            result = self._gate.call(action.kind.value, now, lambda: self._call(action, plan))
+            result = self._gate.call(action.kind.value, now, lambda: self._call(action))
         except VastWriteUncertain as exc:
             # Left open on purpose: the next tick reads Vast's state instead of sending again.
             self._journal(now, action, request, f"reply lost ({exc}); Vast's state decides next tick", ok=False)
@@ -266,57 +288,47 @@ class Reconciler:
             return
         self._finish(intent_id, now, result, ok=True)
         self._journal(now, action, request, result, ok=True)
-        if action.kind is ActionKind.CLEANUP:
+        if isinstance(action, CleanupMachine):
             outcome.deleted_contracts = int(result.split()[0]) if result[:1].isdigit() else None
         outcome.sent.append(action)
         self._verify(action, now, outcome)
 
-    def _call(self, action: Action, plan: Plan) -> str:
-        market, mid, params = self._market, action.machine_id, dict(action.params)
-        kind = action.kind
-        if kind is ActionKind.LIST:
-            extended = market.list_machine(mid, listing_for(action, plan.desired))
-            return f"listed; {extended} running contracts extended"
-        if kind is ActionKind.SCHEDULE_MAINT:
-            market.schedule_maint(
-                mid,
-                fnum(params, "start_epoch_s", "start_time", "start"),
-                fnum(params, "duration_h", "duration_hours"),
-                str(first(params, "category") or "other"),
-            )
-            return "maintenance scheduled"
-        if kind is ActionKind.SET_DEFJOB:
-            args = first(params, "args")
-            market.set_defjob(
-                mid,
-                image=str(params["image"]),
-                args=[str(a) for a in args] if isinstance(args, (list, tuple)) else None,
-                price_gpu=fnum(params, "price_gpu", "price_usd_per_gpu_hour"),
-                price_inetu=fnum(params, "price_inetu", "upload_usd_per_gb", default=0.0),
-                price_inetd=fnum(params, "price_inetd", "download_usd_per_gb", default=0.0),
-            )
-            return "default job set"
-        if kind is ActionKind.CLEANUP:
-            return f"{market.cleanup_machine(mid)} expired contracts deleted"
-        return self._call_simple(kind, mid, params)
-
-    def _call_simple(self, kind: ActionKind, mid: int, params: Mapping[str, object]) -> str:
-        market = self._market
-        if kind is ActionKind.UNLIST:
-            market.unlist_machine(mid)
-            return "unlisted"
-        if kind is ActionKind.SET_MIN_BID:
-            market.set_min_bid(mid, fnum(params, "price_usd_per_gpu_hour", "min_bid_usd_per_gpu_hour", "price"))
-            return "min bid set"
-        if kind is ActionKind.CANCEL_MAINT:
-            market.cancel_maint(mid)
-            return "maintenance cancelled"
-        market.remove_defjob(mid)
-        return "default job removed"
+    def _call(self, action: Action) -> str:  # noqa: PLR0911 - one return per variant
+        """Send one write; the reply text for the journal."""
+        market, mid = self._market, action.machine_id
+        match action:
+            case ListMachine(listing=listing):
+                return f"listed; {market.list_machine(mid, listing)} running contracts extended"
+            case UnlistMachine():
+                market.unlist_machine(mid)
+                return "unlisted"
+            case SetMinBid(price_usd_per_gpu_hour=price):
+                market.set_min_bid(mid, price)
+                return "min bid set"
+            case ScheduleMaint(start_epoch_s=start_epoch_s, duration_h=duration_h, category=category):
+                market.schedule_maint(mid, start_epoch_s, duration_h, category)
+                return "maintenance scheduled"
+            case CancelMaint():
+                market.cancel_maint(mid)
+                return "maintenance cancelled"
+            case SetDefaultJob():
+                market.set_defjob(
+                    mid, image=action.image, args=list(action.args),
+                    price_usd_per_gpu_hour=action.price_usd_per_gpu_hour,
+                    upload_usd_per_gb=action.upload_usd_per_gb, download_usd_per_gb=action.download_usd_per_gb,
+                )
+                return "default job set"
+            case RemoveDefaultJob():
+                market.remove_defjob(mid)
+                return "default job removed"
+            case CleanupMachine():
+                return f"{market.cleanup_machine(mid)} expired contracts deleted"
+            case _:
+                assert_never(action)
 
     def _verify(self, action: Action, now: datetime, outcome: ApplyOutcome) -> None:
         """Read the machine back: the write's reply is not authoritative, Vast's state is."""
-        if action.kind is ActionKind.CLEANUP:
+        if isinstance(action, CleanupMachine):
             return
         try:
             machine = self._read_machine(action.machine_id, now)
@@ -324,18 +336,18 @@ class Reconciler:
         except VastWrongMachine as exc:  # Vast's state of another machine: no later write may follow it
             raise ApiDeferred(str(exc)) from None
         except (VastError, ApiDeferred) as exc:
-            log.warning("verify_read_failed", action=describe(action), error=str(exc))
+            log.warning("verify_read_failed", action=action.describe(), error=str(exc))
             return
         outcome.machine_after = machine
         if action.kind in _MAINT_KINDS:
             self._maints = list(maints)
-        if not effect_holds(action.kind, dict(action.params), machine, maints):
+        if not effect_holds(action, machine, maints):
             self._journal_row(
-                now, "mismatch", describe(action), "read back after the write",
+                now, "mismatch", action.describe(), "read back after the write",
                 request=request_of(action), result=f"Vast shows {_summary(machine)}", ok=False,
                 action_key=action.key(),
             )
-            log.warning("readback_mismatch", action=describe(action), machine=_summary(machine))
+            log.warning("readback_mismatch", action=action.describe(), machine=_summary(machine))
 
     def _finish(self, intent_id: int | None, now: datetime, result: str, *, ok: bool) -> None:
         """Close the intent; a disk that refuses leaves it open, and Vast's state resolves it at a later tick."""
@@ -348,12 +360,12 @@ class Reconciler:
 
     def _journal(self, now: datetime, action: Action, request: dict[str, object], result: str, *, ok: bool) -> None:
         self._journal_row(
-            now, action.kind.value, describe(action), action.reason, request=request, result=result, ok=ok,
+            now, action.kind.value, action.describe(), action.reason, request=request, result=result, ok=ok,
             action_key=action.key(),
         )
         if self._metrics is not None:
             self._metrics.observe_action(action.kind.value, "ok" if ok else "error")
-        log.info("action", action=describe(action), why=action.reason, result=result, ok=ok)
+        log.info("action", action=action.describe(), why=action.reason, result=result, ok=ok)
 
     def _journal_row(
         self, now: datetime, kind: str, what: str, why: str, *, request: Mapping[str, object], result: str, ok: bool,

@@ -256,15 +256,15 @@ class VastClient:
         *,
         image: str,
         args: Sequence[str] | None,
-        price_gpu: float,
-        price_inetu: float,
-        price_inetd: float,
+        price_usd_per_gpu_hour: float,
+        upload_usd_per_gb: float,
+        download_usd_per_gb: float,
     ) -> None:
         body = {
             "machine": int(machine_id),
-            "price_gpu": float(price_gpu),
-            "price_inetu": float(price_inetu),
-            "price_inetd": float(price_inetd),
+            "price_gpu": float(price_usd_per_gpu_hour),
+            "price_inetu": float(upload_usd_per_gb),
+            "price_inetd": float(download_usd_per_gb),
             "image": image,
             "args": None if args is None else [str(a) for a in args],
         }

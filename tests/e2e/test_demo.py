@@ -31,7 +31,7 @@ def test_the_demo_prints_listing_rentals_decay_overheating_maintenance_cleanup_e
     assert done.returncode == 0, done.stderr
     for expected in (
         "listed at $",                       # the first listing, with its price story
-        "default job set: vastai/kvm",
+        "default job set: vastai/kvm:ubuntu_cli_22.04 at $0.10/GPU/h",  # the price read back from the journal
         "cleanup: 2 expired contracts deleted",
         "idle 6.0 h: -5%",                   # idle decay while no renter looks
         "rented: ",

@@ -9,9 +9,9 @@ import pytest
 from agent_env import World, world
 
 from hostagent.cli import main
-from hostagent.core.model import Action, ActionKind
+from hostagent.core.actions import CleanupMachine, request_of
+from hostagent.core.model import ActionKind
 from hostagent.runtime.metrics import Metrics
-from hostagent.service.effects import request_of
 from hostagent.testing.emulator import DEMO_MACHINE_ID, Fault
 from hostagent.testing.emulator.state import Maintenance
 
@@ -90,7 +90,7 @@ def test_a_read_back_naming_another_machine_stops_the_writes_that_follow(tmp_pat
     with world(tmp_path) as w:
         agent = w.agent()
         swap_reads_to_other_machine(w)  # the hostname lookup reads /machines; only the read-back asks for 4242
-        cleanup = Action(ActionKind.CLEANUP, DEMO_MACHINE_ID, "scheduled")
+        cleanup = CleanupMachine(DEMO_MACHINE_ID, "scheduled")
         assert agent.reconcile(w.clock.now(), extra=(cleanup,)) is not None
         assert w.writes() == ["PUT /api/v0/machines/create_asks/"], "cleanup is not sent after the mismatch"
         assert agent.outcome is not None

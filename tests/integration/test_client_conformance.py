@@ -62,7 +62,7 @@ CASES = (
          lambda c: [w.id for w in c.show_maints([12345, 12346])], expect=[42]),
     Case("set-defjob.json", "set_defjob(12345, ...)", lambda c: c.set_defjob(
         12345, image="vastai/test:latest", args=["python", "-c", "print(1)"],
-        price_gpu=0.1, price_inetu=0.01, price_inetd=0.01)),
+        price_usd_per_gpu_hour=0.1, upload_usd_per_gb=0.01, download_usd_per_gb=0.01)),
     Case("remove-defjob.json", "remove_defjob(12345)", lambda c: c.remove_defjob(12345)),
     Case("cleanup-machine.json", "cleanup_machine(12345)", lambda c: c.cleanup_machine(12345), expect=3),
     Case("cleanup-machine-nothing.json", "cleanup_machine(12345), nothing to do",

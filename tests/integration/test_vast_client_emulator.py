@@ -59,8 +59,8 @@ def test_a_full_host_cycle_has_vasts_effects_and_earns_no_429(emu: Emulator, cli
     assert (window.machine_id, window.duration_hours, window.category) == (M, 2.0, "power")
     client.cancel_maint(M)
     assert client.show_maints([M]) == []
-    client.set_defjob(M, image="vastai/test:latest", args=["python", "-c", "print(1)"], price_gpu=0.1,
-                      price_inetu=0.01, price_inetd=0.01)
+    client.set_defjob(M, image="vastai/test:latest", args=["python", "-c", "print(1)"],
+                      price_usd_per_gpu_hour=0.1, upload_usd_per_gb=0.01, download_usd_per_gb=0.01)
     assert emu.state.machines[M].bid_image == "vastai/test:latest"
     client.remove_defjob(M)
     assert emu.state.machines[M].bid_image is None
@@ -149,7 +149,8 @@ def test_a_reply_naming_another_machine_is_refused_as_the_wrong_machine(emu: Emu
 def test_success_false_and_html_5xx(emu: Emulator, client: VastClient) -> None:
     emu.inject(Fault("success_false", path_contains="create_bids", body="not the owner"))
     with pytest.raises(VastFailure, match="not the owner"):
-        client.set_defjob(M, image="i", args=None, price_gpu=0.1, price_inetu=0.0, price_inetd=0.0)
+        client.set_defjob(M, image="i", args=None, price_usd_per_gpu_hour=0.1, upload_usd_per_gb=0.0,
+                          download_usd_per_gb=0.0)
     emu.inject(Fault("html", method="GET", path_contains="/machines", status=500))
     with pytest.raises(VastServerError, match="HTML"):
         client.show_machines()

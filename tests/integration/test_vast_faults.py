@@ -247,7 +247,8 @@ def test_success_false_is_a_failure_carrying_vasts_msg(server: ScriptedServer) -
     server.then(Reply(body={"success": False, "msg": "only the owner can create bids"}))
     client, clock = client_for(server.url)
     with pytest.raises(VastFailure) as caught:
-        client.set_defjob(7, image="img", args=None, price_gpu=0.1, price_inetu=0.0, price_inetd=0.0)
+        client.set_defjob(7, image="img", args=None, price_usd_per_gpu_hour=0.1, upload_usd_per_gb=0.0,
+                          download_usd_per_gb=0.0)
     assert caught.value.msg == "only the owner can create bids"
     assert (caught.value.status, len(server.seen), waited(clock)) == (200, 1, 0.0)
 

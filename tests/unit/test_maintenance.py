@@ -74,9 +74,9 @@ def test_the_notice_is_planned_once_the_lead_time_is_reached() -> None:
     due = plan_maintenance(CFG, machine(), DEC_6 - timedelta(hours=71), History())
     assert [a.kind for a in due.actions] == [ActionKind.SCHEDULE_MAINT]
     notice = due.actions[0]
-    assert notice.param("start_epoch_s") == DEC_6.timestamp()
-    assert notice.param("duration_h") == 4.0
-    assert notice.param("category") == "power"
+    assert notice.start_epoch_s == DEC_6.timestamp()
+    assert notice.duration_h == 4.0
+    assert notice.category == "power"
 
 
 def test_no_notice_when_vast_already_holds_the_window() -> None:
@@ -87,7 +87,7 @@ def test_no_notice_when_vast_already_holds_the_window() -> None:
 def test_a_fractional_window_is_announced_in_whole_hours() -> None:
     short = MaintenanceConfig(windows=(MaintenanceWindow("short", 0.5, start=datetime(2026, 12, 6, 1, 0)),))  # noqa: DTZ001
     due = plan_maintenance(short, machine(), DEC_6 - timedelta(hours=1), History())
-    assert due.actions[0].param("duration_h") == 1.0
+    assert due.actions[0].duration_h == 1.0
     held = History(vast_maintenances=(vast_window(DEC_6, hours=1),))
     assert plan_maintenance(short, machine(), DEC_6 - timedelta(hours=1), held).actions == ()
 
@@ -97,8 +97,8 @@ def test_a_window_removed_from_the_config_is_cancelled_and_the_due_ones_are_sche
     kept = vast_window(DEC_6, ident=8)
     result = plan_maintenance(CFG, machine(), DEC_6 - timedelta(hours=10), History(vast_maintenances=(stray, kept)))
     assert [a.kind for a in result.actions] == [ActionKind.CANCEL_MAINT, ActionKind.SCHEDULE_MAINT]
-    assert result.actions[0].param("maintenance_ids") == (7,)
-    assert result.actions[1].param("start_epoch_s") == DEC_6.timestamp()
+    assert result.actions[0].maintenance_ids == (7,)
+    assert result.actions[1].start_epoch_s == DEC_6.timestamp()
 
 
 def test_other_machines_windows_are_not_ours_to_cancel() -> None:

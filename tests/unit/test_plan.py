@@ -15,8 +15,9 @@ from hostagent.config.model import (
     MinBidConfig,
     PricingConfig,
 )
+from hostagent.core.actions import LISTING_FIELDS, SetDefaultJob
 from hostagent.core.model import ActionKind, History, MachineState, Plan
-from hostagent.core.plan import LISTING_FIELDS, plan
+from hostagent.core.plan import plan
 
 CFG = Config(pricing=PricingConfig(models=((GPU_NAME, 2.00),)))
 SEEN = History(last_telemetry_at=NOW, first_seen_at=ago(days=3), healthy_since=ago(days=3))
@@ -40,9 +41,9 @@ def test_a_steady_state_plans_no_action() -> None:
 def test_an_unlisted_healthy_machine_is_listed_with_every_listing_field() -> None:
     p = plan_for(machine())
     assert kinds(p) == [ActionKind.LIST]
-    assert [name for name, _ in p.actions[0].params] == list(LISTING_FIELDS)
-    assert p.actions[0].param("price_usd_per_gpu_hour") == 2.00
-    assert p.actions[0].param("storage_usd_per_gb_month") == 0.10
+    assert [name for name, _ in p.actions[0].params()] == list(LISTING_FIELDS)
+    assert p.actions[0].listing.price_usd_per_gpu_hour == 2.00
+    assert p.actions[0].listing.storage_usd_per_gb_month == 0.10
     assert p.desired.listed
 
 
@@ -69,7 +70,7 @@ def test_only_a_different_min_bid_is_set_on_its_own() -> None:
     cfg = replace(CFG, pricing=replace(CFG.pricing, min_bid=MinBidConfig(usd_per_gpu_hour=0.40)))
     p = plan_for(listed_machine(2.00, min_bid_price=0.30), cfg=cfg)
     assert kinds(p) == [ActionKind.SET_MIN_BID]
-    assert p.actions[0].param("price_usd_per_gpu_hour") == 0.40
+    assert p.actions[0].price_usd_per_gpu_hour == 0.40
     assert plan_for(listed_machine(2.00, min_bid_price=0.40), cfg=cfg).actions == ()
 
 
@@ -77,7 +78,7 @@ def test_a_failing_health_check_unlists_a_listed_machine_with_the_reason() -> No
     hot_gpu = tuple(gpu(i, remapped_rows_failure=(i == 5)) for i in range(8))
     p = plan(snapshot(*hot_gpu), listed_machine(2.00), None, CFG, NOW, SEEN)
     assert kinds(p) == [ActionKind.UNLIST]
-    assert p.actions[0].param("cause") == "health"
+    assert p.actions[0].cause == "health"
     assert "row-remap failure on GPU 5" in p.actions[0].reason
     assert not p.desired.listed
 
@@ -126,7 +127,7 @@ WITH_MAINT = replace(CFG, maintenance=MAINT)
 def test_a_listed_machine_gets_its_end_date_pulled_in_to_the_window_start() -> None:
     p = plan_for(listed_machine(2.00), cfg=WITH_MAINT)
     assert kinds(p) == [ActionKind.LIST]
-    assert p.actions[0].param("end_date") == WINDOW_START.timestamp()
+    assert p.actions[0].listing.end_date == WINDOW_START.timestamp()
     steady = listed_machine(2.00, end_date=WINDOW_START.timestamp())
     assert plan_for(steady, cfg=WITH_MAINT).actions == ()
 
@@ -137,7 +138,7 @@ def test_the_window_is_announced_and_the_machine_unlisted_before_and_relisted_af
     assert kinds(notice) == [ActionKind.SCHEDULE_MAINT]
     before = plan_for(host, cfg=WITH_MAINT, now=WINDOW_START - timedelta(hours=1))
     assert kinds(before) == [ActionKind.UNLIST, ActionKind.SCHEDULE_MAINT]
-    assert before.actions[0].param("cause") == "maintenance"
+    assert before.actions[0].cause == "maintenance"
     away = replace(SEEN, unlisted_by_agent=True, unlisted_cause="maintenance")
     during = plan_for(machine(), cfg=WITH_MAINT, history=away, now=WINDOW_START + timedelta(hours=2))
     assert during.actions == ()
@@ -165,8 +166,9 @@ def test_a_contract_running_into_the_window_is_a_plan_warning() -> None:
 def test_the_default_job_is_set_when_missing() -> None:
     p = plan_for(listed_machine(2.00), cfg=replace(CFG, default_job=JOB))
     assert kinds(p) == [ActionKind.SET_DEFJOB]
-    action = p.actions[0]
-    assert (action.param("image"), action.param("args"), action.param("price_gpu")) == (JOB.image, ("--idle",), 0.12)
+    (action,) = p.actions
+    assert isinstance(action, SetDefaultJob)
+    assert (action.image, action.args, action.price_usd_per_gpu_hour) == (JOB.image, ("--idle",), 0.12)
 
 
 def test_the_default_job_is_changed_when_image_args_or_price_differ() -> None:

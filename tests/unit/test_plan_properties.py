@@ -147,11 +147,11 @@ def check(result: Plan, cfg: PricingConfig, vast: MachineState, memory: History)
     bounds = cfg.guard.bounds_for(GPU_NAME)
     floor, ceiling = bounds.floor_usd_per_gpu_hour, bounds.ceiling_usd_per_gpu_hour
     for action in result.actions:
-        for name, value in action.params:
+        for name, value in action.params():
             assert not isinstance(value, float) or math.isfinite(value), f"{action.kind.value} {name}={value!r}"
         if action.kind in (ActionKind.LIST, ActionKind.SET_MIN_BID):
             for name in PRICE_PARAMS:
-                value = dict(action.params).get(name)
+                value = dict(action.params()).get(name)
                 assert value is None or floor - 1e-9 <= value <= ceiling + 1e-9, f"{name}={value!r}"
     price = result.desired.price_usd_per_gpu_hour
     assert price is not None
