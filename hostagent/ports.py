@@ -83,7 +83,7 @@ class Marketplace(Protocol):
     def show_earnings(self, start: datetime, end: datetime, machine_id: int | None = None) -> EarningsReport: ...
 
     def search_offers(self, query: Mapping[str, object]) -> list[Offer]:
-        """`query` is the bundles query object of API.md §6 (wire operators, wire value encoding)."""
+        """`query` is the bundles query object of Vast's offer search (wire operators, wire value encoding)."""
         ...
 
 

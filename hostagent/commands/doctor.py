@@ -1,7 +1,7 @@
 """`hostagent doctor [--strict] [--json]`: check what the agent needs, each failure with its fix.
 
-NVML and the GPU count, device access, the config, the key file, API reachability and which scopes the
-key has (show_user, show_machines, search_offers, show_earnings: each tried read-only), the state
+NVML and the GPU count, device access, the config, the key file, API reachability (a show_user read) and
+which further scopes the key has (show_machines, search_offers, show_earnings: each tried read-only), the state
 directory, and the clock against Vast's HTTP Date header. Nothing is written (the state-directory check
 creates and removes one temporary file).
 Exit codes: 0 no check failed (warnings allowed; with --strict a warning fails too); 1 a check failed;

@@ -171,13 +171,13 @@ def check_api(
         except VastError as exc:
             return [Check("api", FAIL, f"{config.vast.api_url}: {exc}",
                           "check the network, DNS and vast.api_url; a proxy must allow HTTPS to Vast")]
+        # The reachability read is show_user itself, so a key refused that scope has already failed "api" above.
         checks = [Check("api", OK, f"{config.vast.api_url} reachable; account {user.username or user.id}")]
         if user.host_agreement_accepted is False:
             checks.append(Check("host agreement", WARN, "this account has not accepted the host agreement",
                                 "accept it in the Vast console before listing"))
         query = peer_query("RTX 4090", 1, 5, None)
         checks += [
-            _scope("show_user", lambda: None),
             _scope("show_machines", client.show_machines),
             _scope("search_offers", lambda: client.search_offers(query)),
             _scope("show_earnings", lambda: client.show_earnings(now - timedelta(days=1), now)),

@@ -5,7 +5,7 @@ Plain data and small getters; no NVMLError handling here (that lives only in `nv
 getter takes the `pynvml` module and a device handle and makes exactly one NVML call, so a
 NotSupported answer can be remembered per device and per field name.
 
-Costs quoted are medians measured on an H100 SXM (../shared/gpu/NVML.md).
+Costs quoted are medians measured on an H100 80GB HBM3 SXM (driver 580.159.04, 200 calls each).
 """
 
 from __future__ import annotations

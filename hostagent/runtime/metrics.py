@@ -177,10 +177,6 @@ class Metrics:
         for kind in _collector_error_kinds(snapshot):
             self._collector_errors.labels(kind=kind).inc()
 
-    def observe_collector_error(self, kind: str) -> None:
-        """A hardware read that failed outside the snapshot (e.g. the whole read raised)."""
-        self._collector_errors.labels(kind=kind).inc()
-
     def observe_machine(self, machine: MachineState, target_price: float | None) -> None:
         """The machine as Vast last reported it, and the price the rules want (before guard rails)."""
         with self._lock:

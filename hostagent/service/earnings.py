@@ -73,13 +73,6 @@ class EarningsSummary:
     def realised_usd_per_gpu_hour(self) -> float | None:
         return self.gpu_usd / self.rented_gpu_hours if self.rented_gpu_hours > 0 else None
 
-    def as_dict(self) -> dict[str, object]:
-        doc = dataclasses.asdict(self)
-        doc.update(
-            total_usd=self.total_usd, occupancy=self.occupancy, realised_usd_per_gpu_hour=self.realised_usd_per_gpu_hour
-        )
-        return doc
-
 
 def day_of(when: datetime) -> int:
     return int(when.timestamp() // DAY_S)

@@ -79,10 +79,6 @@ def rented_gpu_count(machine: MachineState) -> int:
     return machine.num_gpus if machine.current_rentals_running > 0 else 0
 
 
-def is_rented(machine: MachineState) -> bool:
-    return machine.current_rentals_on_demand > 0 or machine.current_rentals_running > 0
-
-
 class HistoryKeeper:
     """Loads History from the store, folds in each observation, and saves it back."""
 

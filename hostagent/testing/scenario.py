@@ -14,7 +14,6 @@ demand, the peer market) are driven from here.
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import sys
 from collections.abc import Iterator
@@ -282,8 +281,3 @@ def dump_fake_file(doc: dict[str, Any]) -> str:
         for item in doc.get(table, []):
             lines += ["", f"[[{table}]]", *(f"{k} = {_toml_value(v)}" for k, v in item.items())]
     return "\n".join(lines) + "\n"
-
-
-def with_fields(obj: Any, **changes: object) -> Any:
-    """`dataclasses.replace` for the nested config dataclasses (typed loosely on purpose)."""
-    return dataclasses.replace(obj, **changes)

@@ -1,6 +1,6 @@
 """VastClient: hostagent's only way to Vast's host API. Each method sends what the official `vastai` 1.9.1
-CLI sends for the same command (method, exact path, query encoding, JSON body keys and value types;
-API.md §4-§6) and returns typed values. Every method raises only `hostagent.errors.VastError` subclasses.
+CLI sends for the same command (method, exact path, query encoding, JSON body keys and value types,
+as recorded on the wire) and returns typed values. Every method raises only `hostagent.errors.VastError` subclasses.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def _ep(name: str, method: str, path: str, min_interval_s: float, *, write: bool
     return Endpoint(name=name, method=method, path=path, min_interval_s=min_interval_s, write=write)
 
 
-# Paths exactly as the CLI writes them (trailing slashes differ); thresholds from API.md §3.
+# Paths exactly as the CLI writes them (trailing slashes differ); thresholds from Vast's API reference.
 SHOW_USER = _ep("show_user", "GET", "/api/v0/users/current", _UNDOCUMENTED_INTERVAL_S, write=False)
 SHOW_MACHINES = _ep("show_machines", "GET", "/api/v0/machines", 2.5, write=False)
 SHOW_MACHINE = _ep("show_machine", "GET", "/api/v0/machines/{id}", 1.1, write=False)
@@ -187,7 +187,7 @@ class VastClient:
         return windows
 
     def show_earnings(self, start: datetime, end: datetime, machine_id: int | None = None) -> EarningsReport:
-        """`sday`/`eday` are fractional days since the epoch computed in UTC (API.md §5.5)."""
+        """`sday`/`eday` are fractional days since the epoch computed in UTC."""
         query = earnings_query(start, end, machine_id)
         return self._call(SHOW_EARNINGS, lambda r: parse.earnings(Fields(r, "", SHOW_EARNINGS.name), machine_id),
                           query=query)

@@ -195,7 +195,7 @@ def items(value: object, path: str, endpoint: str) -> list[Fields]:
 
 
 def machine(f: Fields) -> MachineState:
-    """One machine object (API.md §5.2). `reliability2` is what Vast calls the reliability score."""
+    """One machine object (GET /machines items). `reliability2` is what Vast calls the reliability score."""
     return MachineState(
         id=f.int_("id"),
         hostname=f.str_("hostname"),
@@ -233,7 +233,7 @@ def _first_float(f: Fields, *keys: str) -> float | None:
 
 
 def maintenance(f: Fields) -> VastMaintenance:
-    """One maintenance window (API.md §5.4); a null category reads as an empty string."""
+    """One maintenance window (GET /machines/maintenances items); a null category reads as an empty string."""
     return VastMaintenance(
         id=f.int_("id"),
         machine_id=f.int_("machine_id"),
@@ -264,7 +264,7 @@ def earnings_day(f: Fields, day: int, machine_id: int | None) -> EarningsDay:
 
 
 def earnings(f: Fields, machine_id: int | None) -> EarningsReport:
-    """The machine-earnings reply (API.md §5.5). Day numbers may come as floats; they are floored."""
+    """The machine-earnings reply. Day numbers may come as floats; they are floored."""
     sday = math.floor(f.float_("sday"))
     eday = math.floor(f.float_("eday"))
     per_day = tuple(earnings_day(row, math.floor(row.float_("day")), machine_id) for row in f.objects("per_day"))

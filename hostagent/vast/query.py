@@ -15,7 +15,7 @@ SECONDS_PER_DAY = 86400.0
 
 
 def encode_query(params: Mapping[str, object]) -> str:
-    """`k=quote_plus(v)` for a str, else `quote_plus(json.dumps(v))`, in the given order (API.md §1).
+    """`k=quote_plus(v)` for a str, else `quote_plus(json.dumps(v))`, in the given order (as vastai 1.9.1 writes them).
 
     So `owner=me`, `machid=null`, `machine_ids=%5B1%2C+2%5D`: exactly what vastai 1.9.1 writes.
     """
@@ -41,7 +41,7 @@ def non_finite_path(value: object, path: str = "") -> str | None:
 def epoch_day(when: datetime) -> float:
     """Fractional days since the Unix epoch, in UTC (a naive datetime is taken as UTC, never local time).
 
-    The CLI reads naive dates in the host's local zone (API.md §5.5); hostagent does not.
+    The CLI reads naive dates in the host's local zone; hostagent does not.
     """
     aware = when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
     return aware.timestamp() / SECONDS_PER_DAY
@@ -55,7 +55,7 @@ def earnings_query(start: datetime, end: datetime, machine_id: int | None) -> di
 def peer_query(
     gpu_name: str, num_gpus: int, limit: int, exclude_machine_id: int | None, *, verified_only: bool = True
 ) -> dict[str, object]:
-    """A bundles query (API.md §6) for on-demand offers of the same GPU model and count, cheapest first.
+    """A bundles query (Vast's offer search) for on-demand offers of the same GPU model and count, cheapest first.
 
     Keeps the CLI's default filters (verified, not external, rentable) and its value encoding: plain
     numbers travel as strings (`{"eq": "8"}`). Sorting by price means a truncated result (`limit`

@@ -57,7 +57,7 @@ _GATEWAY_LOST = frozenset({502, 504})  # the proxy lost the origin's answer: a w
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """One Vast operation: its name (used in errors), method, path template and rate threshold (API.md §3)."""
+    """One Vast operation: its name (used in errors), method, path template and rate threshold (Vast's docs)."""
 
     name: str
     method: str

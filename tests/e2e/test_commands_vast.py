@@ -151,11 +151,12 @@ def test_maint_add_refuses_a_start_in_the_past_as_a_usage_error(
 def test_doctor_passes_every_check_against_the_emulator_with_fake_gpus(
     config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Each check once, in order; every scope line is a read of its own (show_user is the api check's read)."""
     code, out, _ = cli(capsys, config, "doctor", "--json")
     checks = {c["name"]: c for c in json.loads(out)}
     assert code == 0, out
-    assert set(checks) >= {"config", "gpus", "devices", "api key", "api", "scope show_machines", "scope search_offers",
-                           "scope show_earnings", "state dir", "clock"}
+    assert list(checks) == ["config", "gpus", "devices", "api key", "api", "scope show_machines", "scope search_offers",
+                            "scope show_earnings", "machine", "state dir", "metrics", "clock"]
     assert all(c["status"] == "ok" for c in checks.values())
     assert "8 GPU(s)" in checks["gpus"]["detail"]
 

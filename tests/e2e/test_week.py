@@ -20,7 +20,6 @@ from hostagent.core.model import ActionKind
 from hostagent.runtime.logs import configure_logging
 from hostagent.service.earnings import day_of
 from hostagent.store.rows import JournalEntry
-from hostagent.testing.emulator import RecordedRequest
 from hostagent.testing.scenario import WRITE_KINDS, Simulation
 from hostagent.testing.week import (
     HOT_GPU,
@@ -35,7 +34,6 @@ from hostagent.testing.week import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-Write = tuple[datetime, str, RecordedRequest]
 
 
 @pytest.fixture(scope="module")

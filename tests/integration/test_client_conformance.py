@@ -1,6 +1,7 @@
 """hostagent's VastClient sends what the official vastai 1.9.1 CLI sends, operation by operation.
 
-The CLI's requests were recorded on the wire (../shared/vast/captures/); each test replays the captured
+The CLI's requests were recorded on the wire against a loopback capture server and are kept in
+tests/fixtures/vast-cli-captures/ (the key redacted as `<key>`); each test replays the captured
 reply from a real loopback server to our client, called with the same arguments as the CLI's argv, and
 compares method, path, query keys and JSON body keys with their value types (and the values, where the
 inputs are the same). Run this file as a script to print the side-by-side table.
@@ -22,7 +23,7 @@ from hostagent.core.model import DesiredListing
 from hostagent.testing.clock import FakeClock
 from hostagent.vast.client import VastClient
 
-CAPTURES = (Path(__file__).resolve().parents[2] / "../shared/vast/captures").resolve()
+CAPTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vast-cli-captures"
 KEY = "conformance-key-0123456789"
 UTC = timezone.utc
 
@@ -33,7 +34,7 @@ def _machine_listing() -> DesiredListing:
 
 @dataclass(frozen=True)
 class Case:
-    capture: str  # file in captures/
+    capture: str  # file in tests/fixtures/vast-cli-captures/
     operation: str  # our method, as shown in the table
     call: Callable[[VastClient], object]
     same_values: bool = True  # our inputs equal the CLI's argv, so the body must be equal too
@@ -83,10 +84,7 @@ CASES = (
 
 
 def _capture(name: str) -> dict[str, object]:
-    path = CAPTURES / name
-    if not path.is_file():
-        pytest.skip(f"the official CLI's captures are not beside the clone ({CAPTURES} has no {name})")
-    data = json.loads(path.read_text())
+    data = json.loads((CAPTURES / name).read_text())
     assert isinstance(data, dict)
     return data
 
@@ -176,6 +174,11 @@ def test_client_sends_what_the_official_cli_sends(case: Case) -> None:
         assert ours.raw_body == theirs.raw_body, "byte for byte, key order and separators included"
     if case.expect is not None:
         assert result == case.expect
+
+
+def test_every_replayed_capture_is_a_fixture_in_the_repository_and_every_fixture_is_replayed() -> None:
+    """The captures live in tests/fixtures, one file per case: nothing is read from beside the clone."""
+    assert sorted(p.name for p in CAPTURES.glob("*.json")) == sorted(c.capture for c in CASES)
 
 
 def _cell(wire: Wire) -> str:

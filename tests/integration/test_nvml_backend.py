@@ -1,4 +1,4 @@
-"""The NVML backend against the fake pynvml module: every fault NVML.md and RELIABILITY.md name."""
+"""The NVML backend against the fake pynvml module: every fault NVML can report that the backend must survive."""
 
 from __future__ import annotations
 

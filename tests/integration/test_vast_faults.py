@@ -32,7 +32,7 @@ from hostagent.testing.clock import FakeClock
 from hostagent.vast.client import VastClient
 
 KEY = "faults-key-abcdef123456"
-MACHINES_INTERVAL_S = 2.5 + 0.1  # GET /machines threshold (API.md §3) plus the client's margin
+MACHINES_INTERVAL_S = 2.5 + 0.1  # GET /machines threshold (Vast's API reference) plus the client's margin
 OK_MACHINES = {"machines": [{"id": 7, "hostname": "h", "gpu_name": "RTX 4090", "num_gpus": 4, "listed": False}]}
 LISTING = DesiredListing(listed=True, price_usd_per_gpu_hour=0.5)
 

@@ -1,4 +1,5 @@
-"""The offer market: peer offers, our own listed machines as offers, and the bundles query of API.md §6.
+"""The offer market: peer offers, our own listed machines as offers, and the bundles query of Vast's offer search
+(POST /api/v0/bundles/).
 
 Query values arrive as the CLI encodes them: plain numbers as strings ("2", "0.9"), scaled fields as
 floats, booleans, lists for `in`/`notin`, and the literal "any" meaning "no filter on this field".

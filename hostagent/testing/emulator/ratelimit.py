@@ -1,4 +1,4 @@
-"""Vast's per-endpoint rate limits (API.md §3) as minimum intervals, per endpoint and per caller identity.
+"""Vast's per-endpoint rate limits (Vast's API reference) as minimum intervals, per endpoint and per caller identity.
 
 A request that comes sooner than the endpoint's threshold after the caller's last *accepted* request there
 gets 429 with Vast's plain-text body. Rejected requests do not restart the interval, so a client that waits

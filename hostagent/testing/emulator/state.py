@@ -105,7 +105,7 @@ class DayEarnings:
 
 @dataclass
 class Machine:
-    """One of the account's machines, with every listing field of API.md §5.2."""
+    """One of the account's machines, with every listing field of Vast's machine object."""
 
     id: int
     hostname: str
