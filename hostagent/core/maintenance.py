@@ -117,13 +117,20 @@ class MaintenancePlan:
     next_window: ConcreteWindow | None
 
 
-def _schedule(window: ConcreteWindow, machine_id: int, why: str) -> Action:
+def schedule_notice(window: ConcreteWindow, machine_id: int, why: str) -> Action:
+    """The write that notifies renters of `window` (whole hours, rounded up): the agent's and the operator's."""
     params: tuple[tuple[str, object], ...] = (
         ("start_epoch_s", window.start.timestamp()),
         ("duration_h", vast_duration_h(window)),
         ("category", window.category),
     )
     return Action(ActionKind.SCHEDULE_MAINT, machine_id, why, params)
+
+
+def cancel_notices(machine_id: int, why: str, ids: tuple[int, ...] = ()) -> Action:
+    """The write that cancels the machine's windows on Vast (Vast's cancel removes every one of them)."""
+    params: tuple[tuple[str, object], ...] = (("maintenance_ids", ids),) if ids else ()
+    return Action(ActionKind.CANCEL_MAINT, machine_id, why, params)
 
 
 def _notices(
@@ -138,7 +145,7 @@ def _notices(
         ids = tuple(sorted(v.id for v in strays))
         text = (f"Vast holds {len(strays)} window(s) not in the config (ids {', '.join(map(str, ids))}); "
                 "cancelling removes every window of the machine, due ones are scheduled again")
-        actions.append(Action(ActionKind.CANCEL_MAINT, machine.id, text, (("maintenance_ids", ids),)))
+        actions.append(cancel_notices(machine.id, text, ids))
         reasons.append(Reason("maintenance.cancel", text))
         ours = []
     lead = timedelta(hours=cfg.lead_time_h)
@@ -146,7 +153,7 @@ def _notices(
         if not now < window.start <= now + lead or any(matches(v, window) for v in ours):
             continue
         text = f"window {window.local_text()} is within lead_time_h {cfg.lead_time_h:g}: notify renters"
-        actions.append(_schedule(window, machine.id, text))
+        actions.append(schedule_notice(window, machine.id, text))
         reasons.append(Reason("maintenance.notice", text))
     return actions, reasons
 

@@ -26,7 +26,7 @@ from typing import Protocol
 
 import structlog
 
-from hostagent.core.model import Action, ActionKind, MachineState, Plan, VastMaintenance
+from hostagent.core.model import Action, ActionKind, DesiredListing, MachineState, Plan, VastMaintenance
 from hostagent.errors import StateError, VastAuthError, VastError, VastWriteUncertain, VastWrongMachine
 from hostagent.ports import Marketplace
 from hostagent.service.apigate import ApiDeferred, ApiGate
@@ -211,6 +211,22 @@ class Reconciler:
             except VastAuthError as exc:
                 outcome.deferred = str(exc)
                 break
+        return outcome
+
+    def send_operator_write(self, action: Action, now: datetime) -> ApplyOutcome:
+        """An operator's maintenance write (`hostagent maint`): the same path as a planned one (gate -> intent
+        -> send -> read back -> journal), sent in either mode because a person asked for it, and sent even when
+        Vast seems to hold it already. `deferred` says why nothing was sent (rate limit, refused key)."""
+        if action.kind not in _MAINT_KINDS:
+            raise ValueError(f"{action.kind.value}: an operator's write is a maintenance notice or its cancel")
+        outcome = ApplyOutcome()
+        plan = Plan(DesiredListing(listed=False), (action,), ())  # only a LIST reads the plan's listing
+        try:
+            self._send(action, plan, now, outcome)
+        except ApiDeferred as exc:
+            outcome.deferred = exc.reason
+        except VastAuthError as exc:
+            outcome.deferred = str(exc)
         return outcome
 
     def _observe(self, actions: Sequence[Action], machine: MachineState, now: datetime, outcome: ApplyOutcome) -> None:
