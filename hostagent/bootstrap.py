@@ -91,6 +91,21 @@ def host_name(config: Config, hostname: str | None = None) -> str:
     return config.machine.hostname or os_host_name(hostname)
 
 
+def wall_clock(clock: Clock | None = None) -> Clock:
+    """The clock every part shares: the system's, unless a test passes its own (FakeClock)."""
+    from hostagent.clock import SystemClock  # noqa: PLC0415
+
+    return clock or SystemClock()
+
+
+def hardware(config: Config, *, clock: Clock | None = None) -> tuple[Hardware, Clock]:
+    """The GPU and disk adapter alone (`telemetry`, doctor's GPU check), with its clock. Raises HardwareError."""
+    from hostagent.hardware import build_hardware  # noqa: PLC0415
+
+    clock = wall_clock(clock)
+    return build_hardware(config.hardware, clock), clock
+
+
 def api_key(config: Config, environ: Mapping[str, str] = os.environ) -> str:
     """The Vast API key, from the one loader (systemd credential, key file, environment). Raises SecretError."""
     from hostagent.vast.auth import load_api_key  # noqa: PLC0415
@@ -175,10 +190,9 @@ def build_operator(
     """An operator's writes beside a running agent: no lock, the agent's store opened for intents and journal
     rows (safe beside it: see hostagent.store.store). `read_only` (`maint list`): the store read-only, or a
     throwaway one where there is no state yet. Raises StateError, VastInsecureURL (nothing left open)."""
-    from hostagent.clock import SystemClock  # noqa: PLC0415
     from hostagent.service.operator import OperatorWrites  # noqa: PLC0415
 
-    clock = clock or SystemClock()
+    clock = wall_clock(clock)
     market = vast_client(config.vast, key, clock=clock, transport=transport)
     state_dir = config.agent.state_dir
     scratch = Path(tempfile.mkdtemp(prefix="hostagent-maint-")) if read_only and not _has_state(state_dir) else None
@@ -209,12 +223,11 @@ def build(
     with_metrics: bool = True,
 ) -> Parts:
     """Build every adapter. Raises LockHeldError, SecretError, StateError, HardwareError (nothing left open)."""
-    from hostagent.clock import SystemClock  # noqa: PLC0415
     from hostagent.hardware import build_hardware  # noqa: PLC0415
     from hostagent.runtime.lock import StateLock  # noqa: PLC0415
     from hostagent.runtime.metrics import Metrics  # noqa: PLC0415
 
-    clock = clock or SystemClock()
+    clock = wall_clock(clock)
     state_dir = config.agent.state_dir
     lock = StateLock(state_dir).acquire() if take_lock else None
     opened: list[object] = []

@@ -21,7 +21,6 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from hostagent import bootstrap
-from hostagent.clock import SystemClock
 from hostagent.config.load import load_config
 from hostagent.config.model import Config
 from hostagent.config.network import HTTPS_FIX, metrics_exposure
@@ -36,7 +35,6 @@ from hostagent.errors import (
     VastRateLimited,
     VastWrongMachine,
 )
-from hostagent.hardware import build_hardware
 from hostagent.hardware.nvml_fields import DEVICE_ACCESS_HINT
 from hostagent.ports import Marketplace
 from hostagent.service.apigate import ApiDeferred, ApiGate
@@ -72,9 +70,8 @@ def check_config(path: str | None, environ: Mapping[str, str]) -> tuple[Check, C
 
 
 def check_gpus(config: Config) -> Check:
-    clock = SystemClock()
     try:
-        hardware = build_hardware(config.hardware, clock)
+        hardware, clock = bootstrap.hardware(config)
     except HostagentError as exc:
         return Check("gpus", FAIL, str(exc), "fix [hardware] in the config")
     try:
