@@ -87,6 +87,62 @@ def test_maint_cancel_asks_first_sends_nothing_on_no_and_cancels_on_yes(
     assert windows(emu) == []
 
 
+def test_maint_add_takes_the_agents_write_path_intent_first_then_read_back(
+    config: Path, emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An operator's notice is journaled as an intent before it is sent, finished after, and read back from Vast."""
+    start = (datetime.now(timezone.utc) + timedelta(days=5)).strftime("%Y-%m-%d 09:00")
+    assert cli(capsys, config, "maint", "add", "--start", start, "--duration-h", "1", "--yes")[0] == 0
+    with StateStore.open(config.parent / "state", readonly=True) as store:
+        [sent] = store.journal_entries(kind="schedule_maint")
+        intent = store.intent(1)
+        assert store.open_intents() == []
+    assert sent.ok
+    assert sent.why == "hostagent maint add"
+    assert intent is not None
+    assert (intent.kind, intent.action_key, intent.ok) == ("schedule_maint", sent.action_key, True)
+    put_at = next(i for i, r in enumerate(emu.requests) if r.method == "PUT")
+    assert [r for r in emu.requests[put_at + 1:] if r.method == "GET" and "maintenances" in r.path], "read back"
+
+
+def test_maint_sends_nothing_while_vast_defers_the_agents_calls(
+    config: Path, emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 429 `not_before` the agent persisted holds the operator's write too, with a line saying until when."""
+    until = datetime.now(timezone.utc) + timedelta(minutes=10)
+    with StateStore.open(config.parent / "state") as store:
+        store.put("vast.not_before", until.timestamp())
+    code, _, err = cli(capsys, config, "maint", "cancel", "--yes")
+    assert code == 1
+    assert f"nothing sent: Vast rate-limited us: API calls deferred until {until.isoformat()}" in err
+    assert emu.requests == []
+
+
+def test_maint_with_a_refused_key_sends_nothing_and_says_so(
+    config: Path, emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A key Vast refuses stops the operator's write before any write call, with one clear line."""
+    (config.parent / "vast.key").write_text("not-a-known-key\n")
+    start = (datetime.now(timezone.utc) + timedelta(days=5)).strftime("%Y-%m-%d 09:00")
+    code, _, err = cli(capsys, config, "maint", "add", "--start", start, "--duration-h", "1", "--yes")
+    assert code == 1
+    assert "nothing sent" in err
+    assert "refused" in err.lower() or "401" in err
+    assert not [r for r in emu.requests if r.method != "GET"]
+    assert "not-a-known-key" not in err
+
+
+def test_maint_refuses_to_guess_among_several_machines_with_this_hostname(
+    config: Path, emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """maint finds the machine by the agent's own lookup: two machines named like this host are named, none chosen."""
+    emu.state.machines[4244].hostname = "demo-h100-01"
+    code, _, err = cli(capsys, config, "maint", "cancel", "--yes")
+    assert code == 1
+    assert "2 machines with hostname 'demo-h100-01' on this Vast account (4242, 4244); set machine.id" in err
+    assert not [r for r in emu.requests if r.method != "GET"]
+
+
 def record_identity(config: Path) -> None:
     """What the agent stores when it first finds the machine: its id and identity."""
     with StateStore.open(config.parent / "state") as store:
