@@ -122,11 +122,12 @@ def vast_client(
     return VastClient(cfg.api_url, key, cfg=cfg, clock=clock, transport=transport)
 
 
-def open_store(state_dir: Path, *, read_only: bool = False) -> StateStore:
-    """The state store; read-only never creates, migrates or writes. Raises StateError (StateAccessError)."""
+def open_store(state_dir: Path, *, read_only: bool = False, beside_agent: bool = False) -> StateStore:
+    """The state store; read-only never creates, migrates or writes; `beside_agent` writes intents and journal
+    rows beside a running agent (see hostagent.store.store). Raises StateError (StateAccessError)."""
     from hostagent.store import StateStore  # noqa: PLC0415
 
-    return StateStore.open(state_dir, readonly=read_only)
+    return StateStore.open(state_dir, readonly=read_only, beside_agent=beside_agent)
 
 
 def open_reader(state_dir: Path) -> StateReader | None:
@@ -198,7 +199,10 @@ def build_operator(
     scratch = Path(tempfile.mkdtemp(prefix="hostagent-maint-")) if read_only and not _has_state(state_dir) else None
     store: StateStore | None = None
     try:
-        store = open_store(scratch) if scratch else open_store(state_dir, read_only=read_only)
+        if scratch is not None:
+            store = open_store(scratch)
+        else:
+            store = open_store(state_dir, read_only=read_only, beside_agent=not read_only)
         writes = OperatorWrites(config=config, market=market, store=store, hostname=host_name(config, hostname),
                                 read_only=read_only)
     except BaseException:

@@ -14,6 +14,7 @@ import pytest
 from commands_env import REPO, write_world
 
 from hostagent.cli import main
+from hostagent.runtime.lock import StateLock
 from hostagent.store import StateStore
 from hostagent.testing.emulator import DEMO_MACHINE_ID, Emulator, Fault
 from hostagent.testing.emulator.state import Maintenance
@@ -141,6 +142,33 @@ def test_maint_refuses_to_guess_among_several_machines_with_this_hostname(
     assert code == 1
     assert "2 machines with hostname 'demo-h100-01' on this Vast account (4242, 4244); set machine.id" in err
     assert not [r for r in emu.requests if r.method != "GET"]
+
+
+def test_maint_add_writes_its_intent_beside_a_running_agent(
+    config: Path, emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The one documented path beside the agent: lock held and store open by "the agent", maint still journals."""
+    start = (datetime.now(timezone.utc) + timedelta(days=5)).strftime("%Y-%m-%d 09:00")
+    with StateLock(config.parent / "state"), StateStore.open(config.parent / "state") as agent_store:
+        agent_store.put("agent.note", "running")
+        assert cli(capsys, config, "maint", "add", "--start", start, "--duration-h", "1", "--yes")[0] == 0
+        [entry] = agent_store.journal_entries(kind="operator")
+    assert entry.ok
+    assert len(windows(emu)) == 1
+
+
+def test_maint_add_without_a_state_store_sends_nothing(
+    tmp_path: Path, emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The intent comes first: with no state store to take it (the agent never ran here), nothing is sent."""
+    config = write_world(tmp_path, emu.url, emu.api_key)
+    start = (datetime.now(timezone.utc) + timedelta(days=5)).strftime("%Y-%m-%d 09:00")
+    code, _, err = cli(capsys, config, "maint", "add", "--start", start, "--duration-h", "1", "--yes")
+    assert code == 1
+    assert "nothing sent" in err
+    assert "the agent has not run" in err
+    assert emu.requests == []
+    assert not (tmp_path / "state" / "state.db").exists()
 
 
 def record_identity(config: Path) -> None:
