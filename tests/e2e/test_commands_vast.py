@@ -171,6 +171,20 @@ def test_maint_add_without_a_state_store_sends_nothing(
     assert not (tmp_path / "state" / "state.db").exists()
 
 
+def test_maint_never_races_a_maintenance_write_that_may_still_be_in_flight(
+    config: Path, emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An open maintenance intent (the agent's notice, reply lost) holds the operator's cancel: nothing sent."""
+    with StateStore.open(config.parent / "state") as store:
+        store.begin_action(datetime.now(timezone.utc), "schedule_maint:4242:x", "schedule_maint",
+                           {"machine_id": DEMO_MACHINE_ID})
+    code, _, err = cli(capsys, config, "maint", "cancel", "--yes")
+    assert code == 1
+    assert "nothing sent: an earlier schedule_maint begun" in err
+    assert "may still be in flight" in err
+    assert not [r for r in emu.requests if r.method != "GET"]
+
+
 def record_identity(config: Path) -> None:
     """What the agent stores when it first finds the machine: its id and identity."""
     with StateStore.open(config.parent / "state") as store:
