@@ -19,13 +19,15 @@ from typing import Protocol
 
 from hostagent.config.model import Config
 from hostagent.core.maintenance import ConcreteWindow, cancel_notices, schedule_notice, vast_duration_h
-from hostagent.core.model import Action, MachineState, VastMaintenance
+from hostagent.core.model import Action, ActionKind, MachineState, VastMaintenance
 from hostagent.errors import StateError
 from hostagent.ports import Marketplace
 from hostagent.service.apigate import ApiGate
 from hostagent.service.identity import IdentityGuard, IdentityStore
 from hostagent.service.machines import find_machine, known_machine_id
 from hostagent.service.reconcile import Reconciler, ReconcileStore
+
+_MAINT_KINDS = frozenset({ActionKind.SCHEDULE_MAINT.value, ActionKind.CANCEL_MAINT.value})
 
 
 class OperatorStore(ReconcileStore, IdentityStore, Protocol):
@@ -81,7 +83,20 @@ class OperatorWrites:
     def cancel(self, machine_id: int, now: datetime, why: str) -> OperatorResult:
         return self._write(cancel_notices(machine_id, why), now, f"cancel_maint machine {machine_id}", "cancelled")
 
+    def _in_flight(self, machine_id: int) -> str | None:
+        """Why a maintenance write of the machine may still be in flight (an open intent), or None. The agent
+        resolves it from Vast's state at its next reconcile; racing it could wipe a notice or send one twice."""
+        for intent in self._store.open_intents():
+            if intent.kind in _MAINT_KINDS and intent.request.get("machine_id") == machine_id:
+                return (f"an earlier {intent.kind} begun {intent.begun_at.isoformat()} has no recorded end yet and "
+                        "may still be in flight inside Vast; the agent resolves it from Vast's state at its next "
+                        "reconcile")
+        return None
+
     def _write(self, action: Action, now: datetime, what: str, done: str) -> OperatorResult:
+        in_flight = self._in_flight(action.machine_id)
+        if in_flight is not None:
+            return OperatorResult(ok=False, text=in_flight, deferred=True)
         outcome = self._reconciler.send_operator_write(action, now)
         if outcome.failed:
             result = OperatorResult(ok=False, text=outcome.failed[0][1])

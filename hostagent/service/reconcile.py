@@ -216,20 +216,10 @@ class Reconciler:
     def send_operator_write(self, action: Action, now: datetime) -> ApplyOutcome:
         """An operator's maintenance write (`hostagent maint`): the same path as a planned one (gate -> intent
         -> send -> read back -> journal), sent in either mode because a person asked for it, and sent even when
-        Vast seems to hold it already. `deferred` says why nothing was sent (rate limit, refused key, or an open
-        maintenance intent of the machine: a write that may still be in flight)."""
+        Vast seems to hold it already. `deferred` says why nothing was sent (rate limit, refused key)."""
         if action.kind not in _MAINT_KINDS:
             raise ValueError(f"{action.kind.value}: an operator's write is a maintenance notice or its cancel")
         outcome = ApplyOutcome()
-        maint_kinds = {k.value for k in _MAINT_KINDS}
-        open_maints = [i for i in self._store.open_intents()
-                       if i.kind in maint_kinds and i.request.get("machine_id") == action.machine_id]
-        if open_maints:  # the agent's own notice or cancel may still land: never race it (see the module docstring)
-            first_open = open_maints[0]
-            outcome.deferred = (f"an earlier {first_open.kind} begun {first_open.begun_at.isoformat()} has no recorded "
-                                "end yet and may still be in flight inside Vast; the agent resolves it from Vast's "
-                                "state at its next reconcile")
-            return outcome
         plan = Plan(DesiredListing(listed=False), (action,), ())  # only a LIST reads the plan's listing
         try:
             self._send(action, plan, now, outcome)
