@@ -273,6 +273,18 @@ def test_doctor_fails_when_the_machine_on_vast_is_not_the_one_the_agent_recorded
     assert "forget-machine" in out
 
 
+def test_doctor_finds_the_machine_by_the_agents_own_lookup(
+    config: Path, emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No id recorded: doctor looks the machine up by hostname as the agent would, and fails where it would."""
+    code, out, _ = cli(capsys, config, "doctor")
+    assert f"ok    machine               machine {DEMO_MACHINE_ID} on Vast is found (identity not recorded yet)" in out
+    emu.state.machines[4244].hostname = "demo-h100-01"
+    code, out, _ = cli(capsys, config, "doctor")
+    assert code == 1
+    assert "fail  machine               2 machines with hostname 'demo-h100-01'" in out
+
+
 def test_doctor_counts_a_rate_limited_scope_as_a_warning_not_a_refused_key(
     config: Path, emu: Emulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
