@@ -58,8 +58,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _status(config: object, state_dir: Path, now: object) -> str:
+    from hostagent.bootstrap import open_reader  # noqa: PLC0415
     from hostagent.commands.render import render_status  # noqa: PLC0415
-    from hostagent.commands.status_view import build_view, daemon_state, open_reader  # noqa: PLC0415
+    from hostagent.commands.status_view import build_view, daemon_state  # noqa: PLC0415
 
     reader = open_reader(state_dir)
     if reader is None:

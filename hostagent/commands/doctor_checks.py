@@ -14,16 +14,13 @@ import os
 import re
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-import httpx
-
-from hostagent.clock import SystemClock
+from hostagent import bootstrap
 from hostagent.config.load import load_config
 from hostagent.config.model import Config
 from hostagent.config.network import HTTPS_FIX, metrics_exposure
@@ -38,11 +35,15 @@ from hostagent.errors import (
     VastRateLimited,
     VastWrongMachine,
 )
-from hostagent.hardware import build_hardware
 from hostagent.hardware.nvml_fields import DEVICE_ACCESS_HINT
+from hostagent.ports import Marketplace
+from hostagent.service.apigate import ApiDeferred, ApiGate
+from hostagent.service.identity import IdentityGuard, IdentityStore, forget_hint
+from hostagent.service.machines import NoState, find_machine, known_machine_id
 from hostagent.service.ratelimits import OperatorLedger
-from hostagent.vast.auth import CREDENTIAL_NAME, ENV_VAR, load_api_key
-from hostagent.vast.client import VastClient, peer_query
+from hostagent.vast.auth import CREDENTIAL_NAME, ENV_VAR
+from hostagent.vast.client import peer_query
+from hostagent.vast.probe import Transport, date_header
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 SKEW_WARN_S = 5.0  # Date has 1 s resolution; a few seconds are harmless
@@ -69,9 +70,8 @@ def check_config(path: str | None, environ: Mapping[str, str]) -> tuple[Check, C
 
 
 def check_gpus(config: Config) -> Check:
-    clock = SystemClock()
     try:
-        hardware = build_hardware(config.hardware, clock)
+        hardware, clock = bootstrap.hardware(config)
     except HostagentError as exc:
         return Check("gpus", FAIL, str(exc), "fix [hardware] in the config")
     try:
@@ -119,7 +119,7 @@ def _key_source(config: Config, environ: Mapping[str, str]) -> str:
 
 def check_key(config: Config, environ: Mapping[str, str]) -> tuple[Check, str | None]:
     try:
-        key = load_api_key(config.vast, environ)
+        key = bootstrap.api_key(config, environ)
     except SecretError as exc:
         text = str(exc)
         command = re.search(r"run `([^`]+)`", text)
@@ -147,7 +147,11 @@ def _scope(name: str, call: Callable[[], object]) -> Check:
 
 
 def check_api(
-    config: Config, key: str, transport: httpx.BaseTransport | None = None, ledger: OperatorLedger | None = None
+    config: Config,
+    key: str,
+    transport: Transport | None = None,
+    ledger: OperatorLedger | None = None,
+    store: IdentityStore | None = None,
 ) -> list[Check]:
     """Reachability, then one read per scope the agent needs (nothing is written). With the agent's
     `ledger`, each call waits its turn after the agent's, and none is made while Vast defers the agent."""
@@ -157,7 +161,7 @@ def check_api(
     if deferred is not None:
         return [Check("api", WARN, f"skipped: {deferred}", "run `hostagent doctor` again after that time")]
     try:
-        client = VastClient(config.vast.api_url, key, cfg=cfg, transport=transport)
+        client = bootstrap.vast_client(cfg, key, transport=transport)
     except VastInsecureURL as exc:  # refused before any connection: the key would travel in clear text
         return [Check("api", FAIL, str(exc), f"vast.api_url: {HTTPS_FIX}")]
     with client:
@@ -181,42 +185,32 @@ def check_api(
             _scope("show_machines", client.show_machines),
             _scope("search_offers", lambda: client.search_offers(query)),
             _scope("show_earnings", lambda: client.show_earnings(now - timedelta(days=1), now)),
-            check_machine(config, client),
+            check_machine(config, client, store),
         ]
         return checks
 
 
-def check_machine(config: Config, client: VastClient) -> Check:
-    """The machine on Vast is the one the agent recorded when it first found it (hostagent.service.identity)."""
-    from hostagent.commands.status_view import MACHINE_ID_KEY, open_reader  # noqa: PLC0415
-    from hostagent.service.identity import IDENTITY_KEY, MachineIdentity, forget_hint, mismatch  # noqa: PLC0415
-
-    stored_id: object | None = None
-    recorded: MachineIdentity | None = None
+def check_machine(config: Config, client: Marketplace, store: IdentityStore | None) -> Check:
+    """This host's machine, found by the agent's own lookup (hostagent.service.machines), is the one the agent
+    recorded when it first found it (hostagent.service.identity). `store`: the agent's, read-only, if any."""
+    state = store if store is not None else NoState()
+    now = datetime.now(timezone.utc)
     try:
-        reader = open_reader(config.agent.state_dir) if config.agent.state_dir.is_dir() else None
-        if reader is not None:
-            try:
-                stored_id, recorded = reader.get(MACHINE_ID_KEY), MachineIdentity.from_json(reader.get(IDENTITY_KEY))
-            finally:
-                reader.close()
+        identity = IdentityGuard(state, read_only=True)
+        machine_id = known_machine_id(config.machine.id, state)
+        machine = find_machine(client, ApiGate(state, retry_after_cap_s=config.vast.retry_after_cap_s), identity,
+                               machine_id=machine_id, hostname=bootstrap.host_name(config), now=now)
     except StateError as exc:
         return Check("machine", WARN, f"cannot read what the agent recorded: {exc}")
-    machine_id = config.machine.id or (stored_id if isinstance(stored_id, int) else None)
-    if machine_id is None:
-        return Check("machine", OK, "not recorded yet: the agent finds the machine and records it at its first read")
-    try:
-        problem = mismatch(machine_id, recorded, client.show_machine(machine_id))
     except VastWrongMachine as exc:
-        problem = str(exc).removeprefix("show_machine: ")
+        return Check("machine", FAIL, str(exc).removeprefix("machine "), forget_hint(exc.asked_id))
     except VastRateLimited as exc:
         return Check("machine", WARN, f"machine {machine_id}: rate limited now ({exc})", "run `hostagent doctor` again")
-    except VastError as exc:
-        return Check("machine", FAIL, f"machine {machine_id}: {exc}", "set machine.id to this host's Vast machine")
-    if problem is not None:
-        return Check("machine", FAIL, f"identity mismatch: {problem}", forget_hint(machine_id))
-    what = "the one recorded" if recorded is not None else "found (identity not recorded yet)"
-    return Check("machine", OK, f"machine {machine_id} on Vast is {what}")
+    except (VastError, ApiDeferred, LookupError) as exc:
+        return Check("machine", FAIL, f"machine {machine_id}: {exc}" if machine_id else str(exc),
+                     "set machine.id to this host's Vast machine")
+    what = "the one recorded" if identity.recorded is not None else "found (identity not recorded yet)"
+    return Check("machine", OK, f"machine {machine.id} on Vast is {what}")
 
 
 def check_state_dir(state_dir: Path) -> Check:
@@ -255,16 +249,12 @@ def check_metrics(config: Config) -> Check:
     return Check("metrics", OK, f"{config.metrics.address} (loopback only)")
 
 
-def check_clock(api_url: str, transport: httpx.BaseTransport | None = None) -> Check:
+def check_clock(api_url: str, transport: Transport | None = None) -> Check:
     """Local UTC against the `Date` header of any reply from Vast (no key sent)."""
     try:
-        with httpx.Client(transport=transport, timeout=10.0) as client:
-            before = time.time()
-            reply = client.get(api_url.rstrip("/") + "/api/v0/")
-            after = time.time()
-    except httpx.HTTPError as exc:
-        return Check("clock", WARN, f"could not ask {api_url} for the time: {type(exc).__name__}")
-    header = reply.headers.get("date")
+        before, after, header = date_header(api_url, transport)
+    except VastError as exc:
+        return Check("clock", WARN, f"could not ask {api_url} for the time: {exc}")
     if not header:
         return Check("clock", WARN, f"{api_url} sent no Date header")
     try:
@@ -299,9 +289,9 @@ def run_checks(
     if key is None:
         checks.append(Check("api", FAIL, "skipped: no usable API key", key_check.fix))
     else:
-        ledger, store = OperatorLedger.open(config.agent.state_dir, say)
+        ledger, store = bootstrap.operator_ledger(config.agent.state_dir, say)
         try:
-            checks += check_api(config, key, ledger=ledger)
+            checks += check_api(config, key, ledger=ledger, store=store)
         finally:
             if store is not None:
                 store.close()

@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any
 from hostagent.commands import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, config_or_report, require_state_access
 
 if TYPE_CHECKING:
-    from hostagent.service.earnings import EarningsSummary
-    from hostagent.store import StateStore
+    from hostagent.service.earnings import EarningsStore, EarningsSummary
 
 DAY_S = 86400
 
@@ -44,7 +43,7 @@ def _row(s: EarningsSummary) -> dict[str, object]:
     }
 
 
-def report(store: StateStore, machine_id: int, today: int, days: int) -> dict[str, Any]:
+def report(store: EarningsStore, machine_id: int, today: int, days: int) -> dict[str, Any]:
     """The `earnings --json` document (schema 1)."""
     from hostagent.service.earnings import summarize  # noqa: PLC0415
 
@@ -81,8 +80,8 @@ def render(doc: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hostagent import bootstrap  # noqa: PLC0415
     from hostagent.errors import StateError  # noqa: PLC0415
-    from hostagent.store import StateStore  # noqa: PLC0415
 
     config = config_or_report(args.config, "earnings")
     if config is None:
@@ -94,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_FAILURE
     today = int(datetime.now(timezone.utc).timestamp() // DAY_S)
     try:
-        with StateStore.open(state_dir, readonly=True) as store:
+        with bootstrap.open_store(state_dir, read_only=True) as store:
             stored = store.get("machine_id")  # hostagent.service.agent.MACHINE_ID_KEY
             machine_id = config.machine.id if config.machine.id is not None else stored
             if not isinstance(machine_id, int):

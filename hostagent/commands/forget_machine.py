@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from hostagent.commands import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, config_or_report
 
 if TYPE_CHECKING:
-    from hostagent.store import StateStore
+    from hostagent.service.identity import IdentityStore
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,10 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hostagent import bootstrap  # noqa: PLC0415
     from hostagent.errors import LockHeldError, StateError  # noqa: PLC0415
     from hostagent.runtime.lock import StateLock  # noqa: PLC0415
     from hostagent.runtime.logs import configure_logging  # noqa: PLC0415
-    from hostagent.store import StateStore  # noqa: PLC0415
 
     configure_logging(level="warning")
     config = config_or_report(args.config, "forget-machine")
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"nothing recorded: no state in {state_dir}")
         return EXIT_OK
     try:
-        with StateLock(state_dir), StateStore.open(state_dir) as store:
+        with StateLock(state_dir), bootstrap.open_store(state_dir) as store:
             return _forget(store, args.yes)
     except LockHeldError as exc:
         print(f"hostagent forget-machine: {exc} (e.g. `systemctl stop hostagent`)", file=sys.stderr)
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_FAILURE
 
 
-def _forget(store: StateStore, yes: bool) -> int:
+def _forget(store: IdentityStore, yes: bool) -> int:
     from datetime import datetime, timezone  # noqa: PLC0415
 
     from hostagent.service.agent import MACHINE_ID_KEY  # noqa: PLC0415

@@ -60,8 +60,8 @@ def entry_text(e: JournalEntry) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hostagent import bootstrap  # noqa: PLC0415
     from hostagent.errors import StateError  # noqa: PLC0415
-    from hostagent.store import StateStore  # noqa: PLC0415
 
     config = config_or_report(args.config, "journal")
     if config is None:
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"hostagent journal: no state yet in {state_dir} (the agent has not run)", file=sys.stderr)
         return EXIT_FAILURE
     try:
-        with StateStore.open(state_dir, readonly=True) as store:
+        with bootstrap.open_store(state_dir, read_only=True) as store:
             entries = store.journal_entries(since=since, limit=args.limit or None, kind=args.kind)
     except StateError as exc:
         print(f"hostagent journal: {exc}", file=sys.stderr)

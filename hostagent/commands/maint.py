@@ -7,11 +7,14 @@ add     schedule a one-off notice with Vast now. An explicit operator command, s
         prints the `[[maintenance.windows]]` block to add unless the config already has the window.
 cancel  cancel the machine's windows on Vast (Vast's cancel removes every window of the machine; the
         agent schedules configured windows again when they come within `lead_time_h`).
-add and cancel ask first unless `--yes`; both are journaled (kind `operator`) when the state store is
-writable. Before either writes, the machine is read from Vast and must be the one the agent recorded
+add and cancel ask first unless `--yes`, then go through the agent's one write path
+(hostagent.service.operator: the API gate, the intent, the call, the read-back, the journal; kind `operator`
+records who asked). The machine is found by the agent's own lookup and must be the one the agent recorded
 (hostagent.service.identity); otherwise nothing is sent and the refusal is journaled (kind `identity_mismatch`).
-Exit codes: 0 done; 1 Vast refused or could not be reached, the machine is not the one recorded, or the answer
-was no; 2 usage (bad --start/--tz/--duration-h); 78 invalid config or unsafe key file.
+While Vast defers the agent (a persisted 429 `not_before`) or refuses the key, nothing is sent.
+Exit codes: 0 done; 1 Vast refused, deferred or could not be reached, the machine is not the one recorded, the
+state store could not take the intent, or the answer was no; 2 usage (bad --start/--tz/--duration-h); 78 invalid
+config or unsafe key file.
 """
 
 from __future__ import annotations
@@ -25,11 +28,10 @@ from typing import TYPE_CHECKING
 from hostagent.commands import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, config_or_report, require_state_access
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
 
     from hostagent.config.model import Config
     from hostagent.core.maintenance import ConcreteWindow
-    from hostagent.vast.client import VastClient
+    from hostagent.service.operator import OperatorResult, OperatorWrites
 
 CATEGORIES = ("power", "internet", "disk", "gpu", "software", "other")
 
@@ -49,10 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hostagent.errors import SecretError  # noqa: PLC0415
+    from hostagent import bootstrap  # noqa: PLC0415
+    from hostagent.errors import SecretError, StateError  # noqa: PLC0415
     from hostagent.runtime.logs import configure_logging  # noqa: PLC0415
-    from hostagent.vast.auth import load_api_key  # noqa: PLC0415
-    from hostagent.vast.client import VastClient  # noqa: PLC0415
 
     configure_logging(level="warning")
     config = config_or_report(args.config, "maint")
@@ -61,51 +62,44 @@ def run(args: argparse.Namespace) -> int:
     # Before anything is sent: list reads the store and add/cancel journal into it (another user: exit 77).
     require_state_access(config.agent.state_dir)
     try:
-        key = load_api_key(config.vast)
+        key = bootstrap.api_key(config)
     except SecretError as exc:
         if args.action == "list":  # listing works offline: the config and what the agent last saw
             return _list(config, None, args.days, offline=f"no usable API key: {exc}")
         print("hostagent maint: cannot start:", str(exc), sep="\n  ", file=sys.stderr)
         return EXIT_CONFIG
-    with VastClient(config.vast.api_url, key, cfg=config.vast) as client:
-        if args.action == "list":
-            return _list(config, client, args.days)
-        if args.action == "add":
-            return _add(config, client, args)
-        return _cancel(config, client, args.yes)
-
-
-def _stored(config: Config, key: str) -> object | None:
-    """A value the agent keeps in the state store (read-only), or None."""
-    from hostagent.commands.status_view import open_reader  # noqa: PLC0415
-
-    reader = open_reader(config.agent.state_dir) if config.agent.state_dir.is_dir() else None
-    if reader is None:
-        return None
     try:
-        return reader.get(key)
+        parts = bootstrap.build_operator(config, key, read_only=args.action == "list")
+    except StateError as exc:
+        print(f"hostagent maint: cannot open the state store, which takes the intent before a write; nothing "
+              f"sent: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    try:
+        return _dispatch(config, parts.writes, args)
     finally:
-        reader.close()
+        parts.close()
 
 
-def _machine_id(config: Config, client: VastClient | None) -> int | None:
-    """The configured id, the one the agent stored, or the machine with this hostname on Vast."""
-    import socket  # noqa: PLC0415
+def _dispatch(config: Config, writes: OperatorWrites, args: argparse.Namespace) -> int:
+    if args.action == "list":
+        return _list(config, writes, args.days)
+    if args.action == "add":
+        return _add(config, writes, args)
+    return _cancel(config, writes, args.yes)
 
-    from hostagent.commands.status_view import MACHINE_ID_KEY  # noqa: PLC0415
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _machine_id(writes: OperatorWrites) -> int | None:
+    """The configured id, the one the agent stored, or this host's machine on Vast (the agent's lookup)."""
     from hostagent.errors import VastError  # noqa: PLC0415
+    from hostagent.service.apigate import ApiDeferred  # noqa: PLC0415
 
-    if config.machine.id is not None:
-        return config.machine.id
-    stored = _stored(config, MACHINE_ID_KEY)
-    if isinstance(stored, int):
-        return stored
-    if client is None:
-        return None
-    hostname = config.machine.hostname or socket.gethostname()
     try:
-        return next((m.id for m in client.show_machines() if m.hostname == hostname), None)
-    except VastError as exc:
+        return writes.machine_id(_now())
+    except (VastError, ApiDeferred, LookupError) as exc:
         print(f"hostagent maint: cannot find the machine on Vast: {exc}", file=sys.stderr)
         return None
 
@@ -117,28 +111,28 @@ def _fmt(start: datetime, end: datetime, zone: str) -> str:
     return f"{start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC ({local:%a %Y-%m-%d %H:%M} {zone})"
 
 
-def _list(config: Config, client: VastClient | None, days: int, offline: str | None = None) -> int:
+def _list(config: Config, writes: OperatorWrites | None, days: int, offline: str | None = None) -> int:
     from hostagent.core.maintenance import upcoming_windows  # noqa: PLC0415
     from hostagent.errors import StateError, VastError  # noqa: PLC0415
+    from hostagent.service.apigate import ApiDeferred  # noqa: PLC0415
 
-    now = datetime.now(timezone.utc)
-    windows = upcoming_windows(config.maintenance, now, timedelta(days=days))
+    windows = upcoming_windows(config.maintenance, _now(), timedelta(days=days))
     print(f"configured (next {days} days, lead_time_h {config.maintenance.lead_time_h:g}):")
     for w in windows:
         print(f"  {w.name:<20} {_fmt(w.start, w.end, w.timezone)}  {w.category}")
     if not windows:
         print("  none")
-    machine_id = _machine_id(config, client)
-    if machine_id is None and client is not None:
+    machine_id = _machine_id(writes) if writes is not None else _recorded_machine_id(config)
+    if machine_id is None and writes is not None:
         print("on Vast: machine not found (set [machine] id)", file=sys.stderr)
         return EXIT_FAILURE
     held: list[tuple[float, float, str, object]] = []
     try:
-        if client is None or machine_id is None:
+        if writes is None or machine_id is None:
             raise _Offline(offline or "offline")
-        held = [(m.start_time, m.end_time, m.category, m.id) for m in client.show_maints([machine_id])]
+        held = [(m.start_time, m.end_time, m.category, m.id) for m in writes.maints(machine_id, _now())]
         source = "read from Vast now"
-    except (VastError, _Offline) as exc:
+    except (VastError, ApiDeferred, _Offline) as exc:
         with contextlib.suppress(StateError):
             held = _stored_windows(config)
         source = f"Vast not asked or unreachable ({exc}); last seen by the agent"
@@ -155,18 +149,30 @@ class _Offline(Exception):
     """Vast cannot be asked (no usable key): the windows come from the state store."""
 
 
+def _recorded_machine_id(config: Config) -> int | None:
+    """Offline: the configured id, or the one the agent recorded (read-only), or None."""
+    from hostagent import bootstrap  # noqa: PLC0415
+    from hostagent.errors import StateError  # noqa: PLC0415
+    from hostagent.service.machines import known_machine_id  # noqa: PLC0415
+
+    if config.machine.id is not None or not (config.agent.state_dir / "state.db").exists():
+        return config.machine.id
+    try:
+        with bootstrap.open_store(config.agent.state_dir, read_only=True) as store:
+            return known_machine_id(None, store)
+    except StateError:
+        return None
+
+
 def _stored_windows(config: Config) -> list[tuple[float, float, str, object]]:
     """The windows in the last status document (hostagent.service.status_doc: maintenance.vast_windows)."""
-    from hostagent.commands.status_view import open_reader  # noqa: PLC0415
+    from hostagent import bootstrap  # noqa: PLC0415
 
-    reader = open_reader(config.agent.state_dir)
-    if reader is None:
+    if not (config.agent.state_dir / "state.db").exists():
         return []
-    try:
-        saved = reader.load_status()
-    finally:
-        reader.close()
-    stored = saved[0]["maintenance"]["vast_windows"] if saved else []
+    with bootstrap.open_store(config.agent.state_dir, read_only=True) as store:
+        saved = store.load_status()
+    stored = saved[0].get("maintenance", {}).get("vast_windows", []) if saved else []
     return [
         (datetime.fromisoformat(w["start"]).timestamp(), datetime.fromisoformat(w["end"]).timestamp(), w["category"],
          "?")
@@ -219,21 +225,7 @@ def _config_block(w: ConcreteWindow) -> str:
     )
 
 
-def _journal(config: Config, what: str, why: str, result: str, *, ok: bool, kind: str = "operator") -> None:
-    """Best effort: the operator's write is on record beside the agent's own (kind 'operator')."""
-    from hostagent.errors import StateError  # noqa: PLC0415
-    from hostagent.store import StateStore  # noqa: PLC0415
-
-    if not (config.agent.state_dir / "state.db").exists():
-        return
-    try:
-        with StateStore.open(config.agent.state_dir) as store:
-            store.journal(datetime.now(timezone.utc), kind, what, why, result=result, ok=ok)
-    except StateError as exc:
-        print(f"hostagent maint: not journaled: {exc}", file=sys.stderr)
-
-
-def _add(config: Config, client: VastClient, args: argparse.Namespace) -> int:
+def _add(config: Config, writes: OperatorWrites, args: argparse.Namespace) -> int:
     from hostagent.core.maintenance import VAST_HORIZON, matches, upcoming_windows, vast_duration_h  # noqa: PLC0415
     from hostagent.core.model import VastMaintenance  # noqa: PLC0415
 
@@ -242,12 +234,12 @@ def _add(config: Config, client: VastClient, args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"hostagent maint add: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    machine_id = _machine_id(config, client)
-    if machine_id is None or not _is_recorded_machine(config, client, machine_id):
+    machine_id = _checked_machine(writes)
+    if machine_id is None:
         return EXIT_FAILURE
     hours = vast_duration_h(window)
     as_vast = VastMaintenance(0, machine_id, window.start.timestamp(), hours, window.category)
-    configured = upcoming_windows(config.maintenance, datetime.now(timezone.utc), VAST_HORIZON)
+    configured = upcoming_windows(config.maintenance, _now(), VAST_HORIZON)
     in_config = any(matches(as_vast, w) for w in configured)
     print(f"machine {machine_id}: maintenance {_fmt(window.start, window.end, window.timezone)}, "
           f"{hours:g} h notice, category {window.category}; renters are notified")
@@ -258,14 +250,12 @@ def _add(config: Config, client: VastClient, args: argparse.Namespace) -> int:
     if not _confirm("Send the notice to Vast now?", args.yes):
         print("nothing sent")
         return EXIT_FAILURE
-    what = f"schedule_maint machine {machine_id} start {window.start.isoformat()} duration_h {hours:g}"
-    return _send(config, "add", what, "scheduled",
-                 lambda: client.schedule_maint(machine_id, window.start.timestamp(), hours, window.category))
+    return _report("add", writes.schedule(machine_id, window, _now(), "hostagent maint add"))
 
 
-def _cancel(config: Config, client: VastClient, yes: bool) -> int:
-    machine_id = _machine_id(config, client)
-    if machine_id is None or not _is_recorded_machine(config, client, machine_id):
+def _cancel(config: Config, writes: OperatorWrites, yes: bool) -> int:
+    machine_id = _checked_machine(writes)
+    if machine_id is None:
         return EXIT_FAILURE
     print(f"machine {machine_id}: Vast cancels EVERY scheduled maintenance window of this machine. Configured windows "
           f"are scheduled again by the agent (enforce mode) once within lead_time_h "
@@ -273,43 +263,37 @@ def _cancel(config: Config, client: VastClient, yes: bool) -> int:
     if not _confirm("Cancel them now?", yes):
         print("nothing sent")
         return EXIT_FAILURE
-    return _send(config, "cancel", f"cancel_maint machine {machine_id}", "cancelled",
-                 lambda: client.cancel_maint(machine_id))
+    return _report("cancel", writes.cancel(machine_id, _now(), "hostagent maint cancel"))
 
 
-def _is_recorded_machine(config: Config, client: VastClient, machine_id: int) -> bool:
-    """Vast's machine `machine_id` is the one the agent recorded (or none is recorded yet); else say why."""
+def _checked_machine(writes: OperatorWrites) -> int | None:
+    """This host's machine read from Vast now, as the agent recorded it (or none is recorded yet); else say why.
+    A mismatch is journaled by the identity guard (kind `identity_mismatch`)."""
     from hostagent.errors import VastError, VastWrongMachine  # noqa: PLC0415
-    from hostagent.service.identity import IDENTITY_KEY, MachineIdentity, forget_hint, mismatch  # noqa: PLC0415
+    from hostagent.service.apigate import ApiDeferred  # noqa: PLC0415
 
     try:
-        problem = mismatch(machine_id, MachineIdentity.from_json(_stored(config, IDENTITY_KEY)),
-                           client.show_machine(machine_id))
+        return writes.machine(_now()).id
     except VastWrongMachine as exc:
-        problem = str(exc).removeprefix("show_machine: ")
+        print(f"hostagent maint: nothing sent: {exc}", file=sys.stderr)
+    except ApiDeferred as exc:
+        print(f"hostagent maint: nothing sent: {exc.reason}", file=sys.stderr)
+    except LookupError as exc:
+        print(f"hostagent maint: cannot find the machine on Vast, nothing sent: {exc}", file=sys.stderr)
     except VastError as exc:
-        print(f"hostagent maint: cannot check machine {machine_id} on Vast, nothing sent: {exc}", file=sys.stderr)
-        return False
-    if problem is None:
-        return True
-    _journal(config, f"read of machine {machine_id}: {problem}", "hostagent maint: a write goes only to the machine "
-             "the agent recorded", "refused: nothing sent", ok=False, kind="identity_mismatch")
-    print(f"hostagent maint: machine identity mismatch: {problem}; nothing sent. {forget_hint(machine_id)}",
-          file=sys.stderr)
-    return False
+        print(f"hostagent maint: cannot check the machine on Vast, nothing sent: {exc}", file=sys.stderr)
+    return None
 
 
-def _send(config: Config, action: str, what: str, done: str, call: Callable[[], None]) -> int:
-    """One operator write to Vast, journaled either way (kind `operator`)."""
-    from hostagent.errors import VastError  # noqa: PLC0415
-
+def _report(action: str, result: OperatorResult) -> int:
     why = f"hostagent maint {action}"
-    try:
-        call()
-    except VastError as exc:
-        _journal(config, what, why, str(exc), ok=False)
-        print(f"{why}: Vast refused: {exc}", file=sys.stderr)
+    if result.not_journaled is not None:
+        print(f"hostagent maint: not journaled: {result.not_journaled}", file=sys.stderr)
+    if result.deferred:
+        print(f"{why}: nothing sent: {result.text}", file=sys.stderr)
         return EXIT_FAILURE
-    _journal(config, what, why, done, ok=True)
-    print(done)
+    if not result.ok:
+        print(f"{why}: Vast refused: {result.text}", file=sys.stderr)
+        return EXIT_FAILURE
+    print(result.text)
     return EXIT_OK

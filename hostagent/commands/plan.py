@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_FAILURE
     try:
         state = None if parts.scratch_dir is not None else parts.store  # a scratch store: no agent here
-        parts.market.share_rate_limits(OperatorLedger(config.agent.state_dir, state, _say))
+        parts.market.share_rate_limits(OperatorLedger(state, _say, bootstrap.put_beside(config.agent.state_dir)))
         agent = parts.agent(read_only=True)
         now = parts.clock.now()
         try:

@@ -22,7 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone  # noqa: PLC0415
 
-    from hostagent.commands.status_view import build_view, daemon_state, open_reader  # noqa: PLC0415
+    from hostagent.bootstrap import open_reader  # noqa: PLC0415
+    from hostagent.commands.status_view import build_view, daemon_state  # noqa: PLC0415
     from hostagent.errors import StateError  # noqa: PLC0415
 
     config = config_or_report(args.config, "status")

@@ -1,11 +1,8 @@
 """What `hostagent status` shows, gathered read-only and fast: the saved status document, the journal's
 tail, the stored earnings, and whether the daemon holds the state directory.
 
-Why not `StateStore`: importing `hostagent.store` pulls in structlog (and, through it, rich), which
-costs about 0.13 s of the 0.25 s `status` may take. This module reads the same tables with the stdlib
-`sqlite3` in read-only mode (`?mode=ro`: it never creates, migrates or writes). A test checks that its
-journal rows and earnings totals agree with `StateStore` and `hostagent.service.earnings.summarize`, so the
-two cannot drift apart silently. It must import nothing heavy: no httpx, pynvml, structlog.
+The store is read through `hostagent.store.reader.StateReader` (stdlib sqlite3, read-only), which
+`hostagent.bootstrap.open_reader` opens. This module must import nothing heavy: no httpx, pynvml, structlog.
 
 `hostagent status --json` prints a `StatusView` (STATUS_SCHEMA = 1); `hostagent/data/status.schema.json` is its
 JSON Schema, and the README describes it.
@@ -13,24 +10,20 @@ JSON Schema, and the README describes it.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
-import json
 import os
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TypedDict, cast
 
 from hostagent.config.model import Config
 from hostagent.core.maintenance import upcoming_windows
-from hostagent.errors import StateError
 from hostagent.runtime.lock import LOCK_NAME
 from hostagent.service.status_types import StatusDoc, read_saved
+from hostagent.store.reader import StateReader
 
 STATUS_SCHEMA = 1
-DB_NAME = "state.db"  # hostagent.store.db.DB_NAME (not imported: see the module docstring)
 MACHINE_ID_KEY = "machine_id"  # hostagent.service.agent.MACHINE_ID_KEY
 DAY_S = 86400.0
 SPARK_DAYS = 30
@@ -124,73 +117,16 @@ def daemon_state(state_dir: Path) -> DaemonState:
         os.close(fd)
 
 
-class StateReader:
-    """Read-only queries on `state_dir/state.db`. Raises StateError (FileNotFoundError when there is no file)."""
-
-    def __init__(self, state_dir: Path) -> None:
-        path = state_dir / DB_NAME
-        if not path.exists():
-            raise FileNotFoundError(path)
-        try:
-            self._conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=2.0)
-        except sqlite3.Error as exc:
-            raise StateError(f"cannot open {path} read-only: {exc}") from None
-
-    def close(self) -> None:
-        self._conn.close()
-
-    def _rows(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
-        try:
-            return self._conn.execute(sql, params).fetchall()
-        except sqlite3.Error as exc:
-            raise StateError(f"cannot read the state store: {exc}") from None
-
-    def load_status(self) -> tuple[StatusDoc, datetime] | None:
-        """The saved document as this version reads it (`read_saved`: older ones upgraded); StateError when
-        it cannot be read."""
-        rows = self._rows("SELECT doc, at FROM status WHERE id = 1")
-        if not rows:
-            return None
-        try:
-            raw = json.loads(rows[0][0])
-        except ValueError as exc:
-            raise StateError(f"the saved status document is not JSON: {exc}") from None
-        return read_saved(raw), datetime.fromtimestamp(rows[0][1], tz=timezone.utc)
-
-    def get(self, key: str) -> object | None:
-        rows = self._rows("SELECT value FROM kv WHERE key = ?", (key,))
-        return json.loads(rows[0][0]) if rows else None
-
-    def journal_tail(self, limit: int) -> list[JournalEntry]:
-        """The newest `limit` entries, newest last, as plain dicts."""
-        rows = self._rows("SELECT id, at, kind, what, why, result, ok FROM journal ORDER BY id DESC LIMIT ?", (limit,))
-        return [
-            {"id": r[0], "at": _iso(r[1]), "kind": r[2], "what": r[3], "why": r[4], "result": r[5], "ok": bool(r[6])}
-            for r in reversed(rows)
-        ]
-
-    def earnings_totals(self, first_day: int, last_day: int, machine_id: int | None) -> dict[int, tuple[float, float]]:
-        """(total USD, GPU USD) per day; days without a row are absent."""
-        rows = self._rows(
-            "SELECT day, gpu_usd + storage_usd + upload_usd + download_usd + sla_usd, gpu_usd FROM earnings "
-            "WHERE day BETWEEN ? AND ? AND machine_id IS ? ORDER BY day",
-            (first_day, last_day, machine_id),
-        )
-        return {int(r[0]): (float(r[1]), float(r[2])) for r in rows}
-
-    def occupancy_seconds(self, first_day: int, last_day: int, machine_id: int) -> tuple[float, float]:
-        """(rented GPU-seconds, offered GPU-seconds) over the days, from hostagent.service.earnings' counters."""
-        rented = offered = 0.0
-        for day in range(first_day, last_day + 1):
-            raw = self.get(f"occupancy:{day}:{machine_id}")
-            if isinstance(raw, dict):
-                rented += float(raw.get("rented_gpu_s", 0.0))
-                offered += float(raw.get("offered_gpu_s", 0.0))
-        return rented, offered
+def load_doc(reader: StateReader) -> tuple[StatusDoc, datetime] | None:
+    """The saved document as this version reads it (`read_saved`: older ones upgraded); StateError when it
+    cannot be read."""
+    saved = load_doc(reader)
+    return None if saved is None else (read_saved(saved[0]), saved[1])
 
 
-def _iso(epoch_s: float) -> str:
-    return datetime.fromtimestamp(epoch_s, tz=timezone.utc).isoformat()
+def journal_tail(reader: StateReader, limit: int) -> list[JournalEntry]:
+    """The newest `limit` journal entries, newest last."""
+    return cast("list[JournalEntry]", reader.journal_tail(limit))
 
 
 def machine_id_of(reader: StateReader, config: Config, doc: StatusDoc) -> int | None:
@@ -251,7 +187,7 @@ def build_view(
     config: Config, reader: StateReader, daemon: DaemonState, now: datetime, *, actions: int = 5
 ) -> StatusView | None:
     """The `status --json` document (schema 1), or None when no tick has saved a status yet. Raises StateError."""
-    saved = reader.load_status()
+    saved = load_doc(reader)
     if saved is None:
         return None
     doc, tick_at = saved
@@ -269,12 +205,5 @@ def build_view(
         "next_maintenance": _next_window(config, now),
         # A tick ahead of this clock (the demo's simulated days) dates "today" by the tick instead.
         "earnings": earnings_view(reader, machine_id, int(max(now, tick_at).timestamp() // DAY_S)),
-        "recent_actions": reader.journal_tail(actions),
+        "recent_actions": journal_tail(reader, actions),
     }
-
-
-def open_reader(state_dir: Path) -> StateReader | None:
-    """The reader, or None when there is no state file yet. Raises StateError."""
-    with contextlib.suppress(FileNotFoundError):
-        return StateReader(state_dir)
-    return None

@@ -19,10 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hostagent.clock import SystemClock  # noqa: PLC0415  (imports stay inside run: see cli.py)
+    from hostagent import bootstrap  # noqa: PLC0415  (imports stay inside run: see cli.py)
     from hostagent.commands import config_or_report  # noqa: PLC0415
     from hostagent.errors import HardwareError  # noqa: PLC0415
-    from hostagent.hardware import build_hardware  # noqa: PLC0415
     from hostagent.hardware.render import snapshot_json, table  # noqa: PLC0415
     from hostagent.runtime.logs import configure_logging  # noqa: PLC0415
 
@@ -30,9 +29,8 @@ def run(args: argparse.Namespace) -> int:
     config = config_or_report(args.config, "telemetry")
     if config is None:
         return EXIT_CONFIG
-    clock = SystemClock()
     try:
-        hardware = build_hardware(config.hardware, clock)
+        hardware, clock = bootstrap.hardware(config)
     except HardwareError as exc:
         print(f"hostagent telemetry: {exc}", file=sys.stderr)
         return EXIT_FAILURE

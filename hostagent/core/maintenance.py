@@ -123,6 +123,11 @@ def schedule_notice(window: ConcreteWindow, machine_id: int, why: str) -> Schedu
     return ScheduleMaint(machine_id, why, window.start.timestamp(), vast_duration_h(window), window.category)
 
 
+def cancel_notices(machine_id: int, why: str, ids: tuple[int, ...] = ()) -> CancelMaint:
+    """The write that cancels the machine's windows on Vast (Vast's cancel removes every one of them)."""
+    return CancelMaint(machine_id, why, ids)
+
+
 def _notices(
     cfg: MaintenanceConfig, windows: list[ConcreteWindow], machine: MachineState, now: datetime, history: History
 ) -> tuple[list[Action], list[Reason]]:
@@ -135,7 +140,7 @@ def _notices(
         ids = tuple(sorted(v.id for v in strays))
         text = (f"Vast holds {len(strays)} window(s) not in the config (ids {', '.join(map(str, ids))}); "
                 "cancelling removes every window of the machine, due ones are scheduled again")
-        actions.append(CancelMaint(machine.id, text, ids))
+        actions.append(cancel_notices(machine.id, text, ids))
         reasons.append(Reason("maintenance.cancel", text))
         ours = []
     lead = timedelta(hours=cfg.lead_time_h)

@@ -18,7 +18,6 @@ several can live in one process (tests, the demo). `observe_*` may be called fro
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -128,9 +127,9 @@ class _GpuMemory:
 class Metrics:
     """The agent's metrics. Feed it with `observe_*`; `serve(address)` exposes it over HTTP."""
 
-    def __init__(self, registry: CollectorRegistry | None = None, *, hostname: str | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, *, hostname: str) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
-        self.hostname = hostname or socket.gethostname()
+        self.hostname = hostname  # the OS's host name (hostagent.bootstrap.os_host_name), a label of every GPU series
         self._lock = threading.Lock()
         self._snapshot: HostSnapshot | None = None
         self._gpus: dict[int, _GpuMemory] = {}

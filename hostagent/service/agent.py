@@ -11,8 +11,7 @@ Vast worker (the other steps) can share this memory without telemetry ever waiti
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -30,16 +29,17 @@ from hostagent.ports import Clock, Hardware, Marketplace
 from hostagent.service import earnings as earnings_mod
 from hostagent.service import status_doc
 from hostagent.service.apigate import ApiDeferred, ApiGate
-from hostagent.service.history import HistoryKeeper
-from hostagent.service.identity import IdentityGuard
-from hostagent.service.reconcile import ApplyOutcome, Reconciler
+from hostagent.service.earnings import EarningsStore
+from hostagent.service.history import HistoryKeeper, HistoryStore
+from hostagent.service.identity import IdentityGuard, IdentityStore
+from hostagent.service.machines import MACHINE_ID_KEY, find_machine, known_machine_id
+from hostagent.service.reconcile import ApplyOutcome, Reconciler, ReconcileStore
 from hostagent.service.sharedlock import SharedLock, holding_lock
-from hostagent.store import StateStore
 from hostagent.vast.client import peer_query
 
 log = structlog.get_logger(__name__)
 
-MACHINE_ID_KEY = "machine_id"
+__all__ = ["MACHINE_ID_KEY", "Agent", "AgentStore"]
 MAINT_HORIZON = timedelta(days=35)  # long enough to show the next monthly window
 
 
@@ -52,6 +52,14 @@ class AgentMetrics(Protocol):
     def observe_api_error(self, kind: str, status: int | None) -> None: ...
     def observe_earnings(self, today_usd: float, last_7d_usd: float, last_30d_usd: float) -> None: ...
     def observe_identity_mismatch(self) -> None: ...
+
+
+class AgentStore(ReconcileStore, HistoryStore, IdentityStore, EarningsStore, Protocol):
+    """The state store as the agent uses it (hostagent.store.StateStore, built by hostagent.bootstrap)."""
+
+    def record_snapshot(self, snapshot: HostSnapshot) -> None: ...
+    def save_status(self, doc: Mapping[str, object], at: datetime) -> None: ...
+    def maintain(self, now: datetime, *, raw_retention_h: float = ..., agg_retention_days: float = ...) -> int: ...
 
 
 @dataclass
@@ -67,12 +75,14 @@ class Agent:
         config: Config,
         hardware: Hardware,
         market: Marketplace,
-        store: StateStore,
+        store: AgentStore,
         clock: Clock,
+        hostname: str,
         metrics: AgentMetrics | None = None,
         read_only: bool = False,
     ) -> None:
         self.config = config
+        self.hostname = hostname  # this host's name on Vast: config.machine.hostname, else the OS's (bootstrap)
         self.read_only = read_only  # `hostagent plan`: gather and decide, write nothing anywhere
         self.hardware = hardware
         self.market = market
@@ -89,8 +99,7 @@ class Agent:
             market, store, self.gate, mode=config.agent.mode, metrics=metrics, identity=self.identity,
             write_grace_s=config.vast.write_grace_s,
         )
-        raw_id = store.get(MACHINE_ID_KEY)
-        self.machine_id: int | None = config.machine.id or (raw_id if isinstance(raw_id, int) else None)
+        self.machine_id: int | None = known_machine_id(config.machine.id, store)
         self.snapshot: HostSnapshot | None = None
         self.machine: MachineState | None = None
         self.maints: list[VastMaintenance] = []
@@ -202,24 +211,12 @@ class Agent:
             self.metrics.observe_machine(machine, self.plan.target_price_usd_per_gpu_hour if self.plan else None)
 
     def _find_machine(self, now: datetime) -> MachineState:
-        if self.machine_id is not None:
-            mid = self.machine_id
-            return self.identity.machine(
-                mid, now, lambda: self.gate.call("show_machine", now, lambda: self.market.show_machine(mid))
-            )
-        hostname = self.config.machine.hostname or socket.gethostname()
-        machines = self.gate.call("show_machines", now, self.market.show_machines)
-        matches = [m for m in machines if m.hostname == hostname]
-        if len(matches) > 1:  # guessing would let this agent reprice another host's machine
-            ids = ", ".join(str(m.id) for m in matches)
-            raise LookupError(f"{len(matches)} machines with hostname {hostname!r} on this Vast account ({ids}); "
-                              "set machine.id to this one")
-        if not matches:
-            raise LookupError(f"no machine with hostname {hostname!r} on this Vast account; set machine.id")
-        (machine,) = matches
-        self.identity.check(machine.id, machine, now)
-        self._remember_machine_id(machine.id)
-        log.info("machine_found", machine_id=machine.id, hostname=hostname)
+        found_before = self.machine_id is not None
+        machine = find_machine(self.market, self.gate, self.identity, machine_id=self.machine_id,
+                               hostname=self.hostname, now=now)
+        if not found_before:
+            self._remember_machine_id(machine.id)
+            log.info("machine_found", machine_id=machine.id, hostname=self.hostname)
         return machine
 
     def _remember_machine_id(self, machine_id: int) -> None:

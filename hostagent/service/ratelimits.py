@@ -19,14 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Protocol
 
 import structlog
 
 from hostagent.errors import StateError
 from hostagent.service.apigate import NOT_BEFORE_KEY
-from hostagent.store import StateStore
 
 log = structlog.get_logger(__name__)
 
@@ -99,24 +97,14 @@ class OperatorLedger:
 
     `say` prints one line for the operator (each distinct line once)."""
 
-    def __init__(self, state_dir: Path, store: KeyValueStore | None, say: Callable[[str], None]) -> None:
-        self._state_dir = state_dir
+    def __init__(
+        self, store: KeyValueStore | None, say: Callable[[str], None], write: Callable[[str, object], None] | None
+    ) -> None:
         self._store = store  # None: no state store here, so no agent has called Vast from this host
+        self._write = write  # a `put` safe beside a running agent (hostagent.bootstrap.put_beside)
         self._say = say
         self._said: set[str] = set()
         self._mine: dict[str, float] = {}
-
-    @classmethod
-    def open(cls, state_dir: Path, say: Callable[[str], None]) -> tuple[OperatorLedger, StateStore | None]:
-        """For a command that has no store open: the agent's, read-only, if there is one (close it after)."""
-        store: StateStore | None = None
-        if (state_dir / "state.db").exists():
-            try:
-                store = StateStore.open(state_dir, readonly=True)
-            except StateError as exc:
-                say(f"cannot read the agent's rate-limit state ({exc}): calls may collide with the agent's "
-                    "and get a 429 (retried after the endpoint's interval)")
-        return cls(state_dir, store, say), store
 
     def _once(self, line: str) -> None:
         if line not in self._said:
@@ -144,12 +132,12 @@ class OperatorLedger:
         return _merged(call_times(self._get(AGENT_CALLS_KEY)), call_times(self._get(OPERATOR_CALLS_KEY)))
 
     def record(self, rate_key: str, at_epoch_s: float) -> None:
-        if self._store is None:
+        if self._store is None or self._write is None:
             return
         self._mine[rate_key] = at_epoch_s
         calls = _recent(_merged(call_times(self._get(OPERATOR_CALLS_KEY)), self._mine), at_epoch_s)
         try:
-            StateStore.put_beside(self._state_dir, OPERATOR_CALLS_KEY, calls)
+            self._write(OPERATOR_CALLS_KEY, calls)
         except StateError as exc:
             self._once(f"could not record this command's Vast calls for the agent ({exc}): the agent's next call "
                        "to the same endpoint may get one 429, which it retries after the endpoint's interval")

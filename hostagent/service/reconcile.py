@@ -235,6 +235,21 @@ class Reconciler:
                 break
         return outcome
 
+    def send_operator_write(self, action: Action, now: datetime) -> ApplyOutcome:
+        """An operator's maintenance write (`hostagent maint`): the same path as a planned one (gate -> intent
+        -> send -> read back -> journal), sent in either mode because a person asked for it, and sent even when
+        Vast seems to hold it already. `deferred` says why nothing was sent (rate limit, refused key)."""
+        if not isinstance(action, (ScheduleMaint, CancelMaint)):
+            raise ValueError(f"{action.kind.value}: an operator's write is a maintenance notice or its cancel")
+        outcome = ApplyOutcome()
+        try:
+            self._send(action, now, outcome)
+        except ApiDeferred as exc:
+            outcome.deferred = exc.reason
+        except VastAuthError as exc:
+            outcome.deferred = str(exc)
+        return outcome
+
     def _observe(self, actions: Sequence[Action], machine: MachineState, now: datetime, outcome: ApplyOutcome) -> None:
         for action in actions:
             if effect_holds(action, machine, self._maints):

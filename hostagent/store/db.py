@@ -187,11 +187,14 @@ def _probe_write(conn: sqlite3.Connection, path: Path) -> None:
 
 
 def open_database(
-    state_dir: Path, *, readonly: bool = False, now: datetime | None = None
+    state_dir: Path, *, readonly: bool = False, beside_agent: bool = False, now: datetime | None = None
 ) -> tuple[sqlite3.Connection, Path | None]:
     """Open (creating and migrating) `state_dir/state.db`. Returns the connection and, when the old
-    file was unusable and moved aside, where it went. Raises StateError."""
+    file was unusable and moved aside, where it went. `beside_agent`: read-write, but nothing is created,
+    migrated or moved aside (an operator command beside a running agent). Raises StateError."""
     path = Path(state_dir) / DB_NAME
+    if beside_agent:
+        return _open_beside_agent(path), None
     if readonly:
         if not path.exists():
             raise StateError(f"no state store at {path}")
@@ -222,6 +225,22 @@ def open_database(
         conn.close()
         raise state_error("migrating the schema", exc) from exc
     return conn, rebuilt_from
+
+
+def _open_beside_agent(path: Path) -> sqlite3.Connection:
+    if not path.exists():
+        raise StateError(f"no state store at {path} (the agent has not run)")
+    _check_writable(path)
+    try:
+        conn = _connect(path, readonly=False)
+    except _Unusable as exc:
+        raise StateError(f"state store {path} unusable: {exc}; the agent rebuilds it at its next start") from exc
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version != SCHEMA_VERSION:
+        conn.close()
+        raise StateError(f"state store {path} has schema version {version}, not {SCHEMA_VERSION}: start the agent "
+                         "once to migrate it")
+    return conn
 
 
 def put_beside(state_dir: Path, key: str, text: str, *, busy_timeout_s: float) -> None:

@@ -3,6 +3,14 @@
 Every public write is one transaction; every method raises only `StateError`. Vast is the source
 of truth for the listing, so losing this file (it is moved aside when corrupt) costs history, not
 correctness. Secrets are masked (hostagent.runtime.logs.redact) before anything reaches the file.
+
+Who writes it: the process holding the agent lock (hostagent.runtime.lock: `run`, `demo`, and
+`forget-machine`, which takes the lock). The one other path, safe beside a running agent, is an operator's
+write (`hostagent maint add|cancel`, hostagent.service.operator): opened with `beside_agent=True` (nothing
+created, migrated or moved aside), it adds intents and journal rows (and the recorded machine identity when
+none is) in their own `BEGIN IMMEDIATE` transactions; WAL lets the agent keep reading meanwhile, and the busy
+timeout makes either side wait for the other's short write instead of failing. `put_beside` (the rate-limit
+ledger of `plan` and `doctor`) is the same path for one key. Everything else opens the file read-only.
 """
 
 from __future__ import annotations
@@ -66,6 +74,7 @@ class StateStore:
         state_dir: Path,
         *,
         readonly: bool = False,
+        beside_agent: bool = False,
         max_db_bytes: int | None = None,
         now: datetime | None = None,
     ) -> StateStore:
@@ -73,9 +82,11 @@ class StateStore:
         hostagent is moved aside to `state.db.corrupt-<UTC>` and a new one built (`rebuilt_from`).
 
         `readonly` never creates, migrates or moves anything (for `hostagent status` beside a running
-        agent). `max_db_bytes` caps the file (writes beyond fail as 'full'). `now` names the moved file.
+        agent). `beside_agent` writes but never creates, migrates or moves anything (an operator's write beside
+        a running agent: see the module docstring). `max_db_bytes` caps the file (writes beyond fail as 'full').
+        `now` names the moved file.
         """
-        conn, rebuilt_from = open_database(Path(state_dir), readonly=readonly, now=now)
+        conn, rebuilt_from = open_database(Path(state_dir), readonly=readonly, beside_agent=beside_agent, now=now)
         store = cls(Database(conn, Path(state_dir) / DB_NAME), rebuilt_from)
         if max_db_bytes is not None:
             store._db.set_max_bytes(max_db_bytes)

@@ -164,7 +164,7 @@ class Simulation:
 
     # ---- what happened ----------------------------------------------------------------------------
     def journal(self, kind: str | None = None) -> list[JournalEntry]:
-        return self.agent.store.journal_entries(kind=kind)
+        return self.parts.store.journal_entries(kind=kind)
 
     def observe(self) -> list[Event]:
         """Events since the last call, in time order: agent writes and decisions, rentals, health, earnings."""
@@ -172,7 +172,7 @@ class Simulation:
         return sorted(events, key=lambda e: e.at)
 
     def _journal_events(self) -> Iterator[Event]:
-        for entry in self.agent.store.journal_entries():
+        for entry in self.parts.store.journal_entries():
             if entry.id <= self._seen_journal_id:
                 continue
             self._seen_journal_id = entry.id
@@ -204,11 +204,11 @@ class Simulation:
 
     def _earnings_events(self) -> Iterator[Event]:
         today = day_of(self.clock.now())
-        rows = self.agent.store.earnings(today - 30, today, self.machine_id)
+        rows = self.parts.store.earnings(today - 30, today, self.machine_id)
         if len(rows) == self._earnings_days or not rows:
             return
         self._earnings_days = len(rows)
-        summary = summarize(self.agent.store, self.machine_id, today, days=30)
+        summary = summarize(self.parts.store, self.machine_id, today, days=30)
         yield Event(
             self.clock.now(), "earnings",
             f"earnings fetched: today ${summary.today_usd:.2f}, last 7 days ${summary.last_7d_usd:.2f}"

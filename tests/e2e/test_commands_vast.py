@@ -14,6 +14,7 @@ import pytest
 from commands_env import REPO, write_world
 
 from hostagent.cli import main
+from hostagent.runtime.lock import StateLock
 from hostagent.store import StateStore
 from hostagent.testing.emulator import DEMO_MACHINE_ID, Emulator, Fault
 from hostagent.testing.emulator.state import Maintenance
@@ -85,6 +86,103 @@ def test_maint_cancel_asks_first_sends_nothing_on_no_and_cancels_on_yes(
     assert code == 0
     assert "cancelled" in out
     assert windows(emu) == []
+
+
+def test_maint_add_takes_the_agents_write_path_intent_first_then_read_back(
+    config: Path, emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An operator's notice is journaled as an intent before it is sent, finished after, and read back from Vast."""
+    start = (datetime.now(timezone.utc) + timedelta(days=5)).strftime("%Y-%m-%d 09:00")
+    assert cli(capsys, config, "maint", "add", "--start", start, "--duration-h", "1", "--yes")[0] == 0
+    with StateStore.open(config.parent / "state", readonly=True) as store:
+        [sent] = store.journal_entries(kind="schedule_maint")
+        intent = store.intent(1)
+        assert store.open_intents() == []
+    assert sent.ok
+    assert sent.why == "hostagent maint add"
+    assert intent is not None
+    assert (intent.kind, intent.action_key, intent.ok) == ("schedule_maint", sent.action_key, True)
+    put_at = next(i for i, r in enumerate(emu.requests) if r.method == "PUT")
+    assert [r for r in emu.requests[put_at + 1:] if r.method == "GET" and "maintenances" in r.path], "read back"
+
+
+def test_maint_sends_nothing_while_vast_defers_the_agents_calls(
+    config: Path, emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 429 `not_before` the agent persisted holds the operator's write too, with a line saying until when."""
+    until = datetime.now(timezone.utc) + timedelta(minutes=10)
+    with StateStore.open(config.parent / "state") as store:
+        store.put("vast.not_before", until.timestamp())
+    code, _, err = cli(capsys, config, "maint", "cancel", "--yes")
+    assert code == 1
+    assert f"nothing sent: Vast rate-limited us: API calls deferred until {until.isoformat()}" in err
+    assert emu.requests == []
+
+
+def test_maint_with_a_refused_key_sends_nothing_and_says_so(
+    config: Path, emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A key Vast refuses stops the operator's write before any write call, with one clear line."""
+    (config.parent / "vast.key").write_text("not-a-known-key\n")
+    start = (datetime.now(timezone.utc) + timedelta(days=5)).strftime("%Y-%m-%d 09:00")
+    code, _, err = cli(capsys, config, "maint", "add", "--start", start, "--duration-h", "1", "--yes")
+    assert code == 1
+    assert "nothing sent" in err
+    assert "refused" in err.lower() or "401" in err
+    assert not [r for r in emu.requests if r.method != "GET"]
+    assert "not-a-known-key" not in err
+
+
+def test_maint_refuses_to_guess_among_several_machines_with_this_hostname(
+    config: Path, emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """maint finds the machine by the agent's own lookup: two machines named like this host are named, none chosen."""
+    emu.state.machines[4244].hostname = "demo-h100-01"
+    code, _, err = cli(capsys, config, "maint", "cancel", "--yes")
+    assert code == 1
+    assert "2 machines with hostname 'demo-h100-01' on this Vast account (4242, 4244); set machine.id" in err
+    assert not [r for r in emu.requests if r.method != "GET"]
+
+
+def test_maint_add_writes_its_intent_beside_a_running_agent(
+    config: Path, emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The one documented path beside the agent: lock held and store open by "the agent", maint still journals."""
+    start = (datetime.now(timezone.utc) + timedelta(days=5)).strftime("%Y-%m-%d 09:00")
+    with StateLock(config.parent / "state"), StateStore.open(config.parent / "state") as agent_store:
+        agent_store.put("agent.note", "running")
+        assert cli(capsys, config, "maint", "add", "--start", start, "--duration-h", "1", "--yes")[0] == 0
+        [entry] = agent_store.journal_entries(kind="operator")
+    assert entry.ok
+    assert len(windows(emu)) == 1
+
+
+def test_maint_add_without_a_state_store_sends_nothing(
+    tmp_path: Path, emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The intent comes first: with no state store to take it (the agent never ran here), nothing is sent."""
+    config = write_world(tmp_path, emu.url, emu.api_key)
+    start = (datetime.now(timezone.utc) + timedelta(days=5)).strftime("%Y-%m-%d 09:00")
+    code, _, err = cli(capsys, config, "maint", "add", "--start", start, "--duration-h", "1", "--yes")
+    assert code == 1
+    assert "nothing sent" in err
+    assert "the agent has not run" in err
+    assert emu.requests == []
+    assert not (tmp_path / "state" / "state.db").exists()
+
+
+def test_maint_never_races_a_maintenance_write_that_may_still_be_in_flight(
+    config: Path, emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An open maintenance intent (the agent's notice, reply lost) holds the operator's cancel: nothing sent."""
+    with StateStore.open(config.parent / "state") as store:
+        store.begin_action(datetime.now(timezone.utc), "schedule_maint:4242:x", "schedule_maint",
+                           {"machine_id": DEMO_MACHINE_ID})
+    code, _, err = cli(capsys, config, "maint", "cancel", "--yes")
+    assert code == 1
+    assert "nothing sent: an earlier schedule_maint begun" in err
+    assert "may still be in flight" in err
+    assert not [r for r in emu.requests if r.method != "GET"]
 
 
 def record_identity(config: Path) -> None:
@@ -174,6 +272,18 @@ def test_doctor_fails_when_the_machine_on_vast_is_not_the_one_the_agent_recorded
     assert "fail  machine               identity mismatch" in out
     assert "hostname 'demo-h100-01' -> 'someone-else'" in out
     assert "forget-machine" in out
+
+
+def test_doctor_finds_the_machine_by_the_agents_own_lookup(
+    config: Path, emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No id recorded: doctor looks the machine up by hostname as the agent would, and fails where it would."""
+    code, out, _ = cli(capsys, config, "doctor")
+    assert f"ok    machine               machine {DEMO_MACHINE_ID} on Vast is found (identity not recorded yet)" in out
+    emu.state.machines[4244].hostname = "demo-h100-01"
+    code, out, _ = cli(capsys, config, "doctor")
+    assert code == 1
+    assert "fail  machine               2 machines with hostname 'demo-h100-01'" in out
 
 
 def test_doctor_counts_a_rate_limited_scope_as_a_warning_not_a_refused_key(

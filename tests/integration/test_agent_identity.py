@@ -39,7 +39,7 @@ def test_a_machine_read_answered_with_another_machines_row_sends_no_write_to_eit
     """Vast's row for 4243 in reply to GET /machines/4242: nothing is written, it is journaled, counted and shown."""
     with world(tmp_path) as w:
         parts = w.build()
-        parts.metrics = Metrics()
+        parts.metrics = Metrics(hostname="test-host")
         agent = parts.agent()
         assert agent.tick(w.clock.now()) is not None
         w.machine.listed = False  # 4242 now needs a write, and 4243's row would ask for others

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from agent_env import CONFIG, REPO
 
-from hostagent.bootstrap import Parts, build
+from hostagent.bootstrap import Parts, build, put_beside
 from hostagent.cli import main
 from hostagent.clock import SystemClock
 from hostagent.config.load import load_config
@@ -154,7 +154,7 @@ def test_a_recorded_call_ahead_of_our_clock_delays_the_next_call_by_one_interval
     with Emulator(clock=clock, rate_limits=True) as emu, StateStore.open(tmp_path / "state") as store:
         store.put(AGENT_CALLS_KEY, {SHOW_MACHINES.rate_key(): clock.now().timestamp() + 3600.0})
         with VastClient(emu.url, emu.api_key, clock=clock) as client:
-            client.share_rate_limits(OperatorLedger(tmp_path / "state", store, lines.append))
+            client.share_rate_limits(OperatorLedger(store, lines.append, put_beside(tmp_path / "state")))
             before_s = clock.monotonic()
             client.show_machines()
             waited_s = clock.monotonic() - before_s
