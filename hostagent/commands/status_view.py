@@ -120,7 +120,7 @@ def daemon_state(state_dir: Path) -> DaemonState:
 def load_doc(reader: StateReader) -> tuple[StatusDoc, datetime] | None:
     """The saved document as this version reads it (`read_saved`: older ones upgraded); StateError when it
     cannot be read."""
-    saved = load_doc(reader)
+    saved = reader.load_status()
     return None if saved is None else (read_saved(saved[0]), saved[1])
 
 
