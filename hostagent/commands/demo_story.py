@@ -111,7 +111,9 @@ class Timeline:
             verb = "price now" if self.listed else ("relisted" if "relist" in entry.why else "listed")
             self.listed = True
             end = request.get("end_date")
-            ends = f"; offer ends {_local(end, self.zone)}" if isinstance(end, (int, float)) else ""
+            days = request.get("duration_days")
+            ends = f"; offer ends {_local(end, self.zone)}" if isinstance(end, (int, float)) else (
+                f"; offer rolls {days} days ahead" if isinstance(days, int) else "")
             return f"{verb} at ${price}/GPU/h ({price_story(entry.why)}){ends}"
         if entry.kind == "unlist_machine":
             self.listed = False

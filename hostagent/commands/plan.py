@@ -81,6 +81,8 @@ def plan_json(plan: Plan, mode: str) -> dict[str, object]:
             "price_usd_per_gpu_hour": desired.price_usd_per_gpu_hour,
             "min_bid_usd_per_gpu_hour": desired.min_bid_usd_per_gpu_hour,
             "end_date": desired.end_date,
+            "duration_days": desired.duration_days,
+            "volume_size_gb": desired.volume_size_gb,
         },
         "target_price_usd_per_gpu_hour": plan.target_price_usd_per_gpu_hour,
         "actions": [{"action": _action_line(a), "why": a.reason} for a in plan.actions],

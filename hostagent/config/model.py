@@ -151,6 +151,17 @@ class PricingConfig:
 
 
 @dataclass(frozen=True)
+class ListingConfig:
+    """The offer's horizon and its volume offer (`list machine -l` and `-v`/`-z`)."""
+
+    # Sent as `duration`: Vast rolls the end date daily to now + this. Replaced by end_date = the next
+    # maintenance window's start while that window falls inside it.
+    duration_days: int = 30
+    volume_size_gb: int = 0  # 0 = no volume offer (Vast's default, null, offers half of the free disk)
+    volume_usd_per_gb_month: float | None = None  # None = pricing.storage_usd_per_gb_month
+
+
+@dataclass(frozen=True)
 class HealthConfig:
     expected_gpu_count: int | None = None  # None: Vast's num_gpus for the machine
     max_temperature_c: float = 87.0
@@ -222,6 +233,7 @@ class Config:
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
     pricing: PricingConfig = field(default_factory=PricingConfig)
+    listing: ListingConfig = field(default_factory=ListingConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
     maintenance: MaintenanceConfig = field(default_factory=MaintenanceConfig)
     default_job: DefaultJobConfig | None = None  # None: no default job (an existing one is removed)

@@ -28,7 +28,12 @@ LISTING_FIELDS = (
     "min_chunk",
     "end_date",
     "credit_discount_max",
+    "duration_days",
+    "volume_size_gb",
+    "volume_usd_per_gb_month",
 )
+
+_WHOLE_LISTING_FIELDS = ("min_chunk", "duration_days", "volume_size_gb")  # counts, not prices: whole numbers
 
 Params = tuple[tuple[str, object], ...]
 
@@ -264,9 +269,14 @@ def action_from_request(kind: str, request: Mapping[str, object]) -> Action:  # 
     req = _Request(action_kind, request)
     mid, why = req.integer("machine_id"), "rebuilt from a stored intent"
     if action_kind is ActionKind.LIST:
-        fields = {name: req.optional_number(name) for name in LISTING_FIELDS}
-        chunk = fields.pop("min_chunk")
-        listing = DesiredListing(listed=True, min_chunk=None if chunk is None else req.integer("min_chunk"), **fields)
+        def whole(name: str) -> int | None:
+            return None if req.optional_number(name) is None else req.integer(name)
+
+        prices = {name: req.optional_number(name) for name in LISTING_FIELDS if name not in _WHOLE_LISTING_FIELDS}
+        listing = DesiredListing(
+            listed=True, min_chunk=whole("min_chunk"), duration_days=whole("duration_days"),
+            volume_size_gb=whole("volume_size_gb"), **prices,
+        )
         return ListMachine(mid, why, listing)
     if action_kind is ActionKind.UNLIST:
         return UnlistMachine(mid, why, req.text("cause", default="health"))

@@ -132,6 +132,8 @@ class MachineState:
     verification: str | None = None
     timeout_s: float | None = None
     earn_day: float | None = None
+    volume_size_gb: int | None = None  # the volume offer's size (`vol_size`); 0 = none, None = not shown
+    listed_volume_cost: float | None = None  # $/GB/month of the volume offer
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +219,11 @@ class DesiredListing:
     min_chunk: int | None = None
     end_date: float | None = None  # epoch s; None = no end date
     credit_discount_max: float | None = None
+    # Vast rolls the end date to now + duration daily; never sent together with end_date (Vast refuses both).
+    duration_days: int | None = None
+    # 0 = no volume offer; None sends null, which Vast reads as "half of the free disk", not as "none".
+    volume_size_gb: int | None = None
+    volume_usd_per_gb_month: float | None = None  # None: Vast uses the storage price
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,14 +34,23 @@ from hostagent.core.model import (
 from hostagent.core.pricing import PriceDecision, price, usd
 
 END_DATE_TOLERANCE_S = 60.0
+SECONDS_PER_DAY = 86400.0
+# Vast moves a `duration` offer's end date once a day, so between two moves it lags now + duration by up to
+# a day; a maintenance window is taken as inside the horizon a day early, so no roll carries the end past it.
+DURATION_ROLL_S = SECONDS_PER_DAY
 
 
 def _same(want: float, have: float | None) -> bool:
     return have is not None and math.isclose(want, have, rel_tol=1e-3, abs_tol=1e-6)
 
 
-def listing_diffs(desired: DesiredListing, machine: MachineState, min_change_usd: float) -> list[str]:
-    """Names of the listing fields Vast shows differently (beyond tolerance). None in `desired` = leave alone."""
+def listing_diffs(
+    desired: DesiredListing, machine: MachineState, min_change_usd: float, now_s: float | None = None
+) -> list[str]:
+    """Names of the listing fields Vast shows differently (beyond tolerance). None in `desired` = leave alone.
+
+    A rolling `duration_days` holds when Vast's end date lies within one daily roll of now + duration
+    (judged only when `now_s` is given); a volume offer is judged only when Vast shows its size."""
     diffs: list[str] = []
     price_now = machine.listed_gpu_cost
     if desired.price_usd_per_gpu_hour is not None and (
@@ -63,7 +72,24 @@ def listing_diffs(desired: DesiredListing, machine: MachineState, min_change_usd
     end = desired.end_date
     if end is not None and (machine.end_date is None or abs(end - machine.end_date) > END_DATE_TOLERANCE_S):
         diffs.append("end_date")
-    return diffs
+    if desired.duration_days is not None and now_s is not None:
+        rolled_s = now_s + desired.duration_days * SECONDS_PER_DAY
+        have, slack_s = machine.end_date, END_DATE_TOLERANCE_S
+        if have is None or not rolled_s - DURATION_ROLL_S - slack_s <= have <= rolled_s + slack_s:
+            diffs.append("duration_days")
+    return diffs + _volume_diffs(desired, machine)
+
+
+def _volume_diffs(desired: DesiredListing, machine: MachineState) -> list[str]:
+    size = desired.volume_size_gb
+    if size is None or machine.volume_size_gb is None:
+        return []
+    if size != machine.volume_size_gb:
+        return ["volume_size_gb"]
+    price = desired.volume_usd_per_gb_month
+    if size > 0 and price is not None and not _same(price, machine.listed_volume_cost):
+        return ["volume_usd_per_gb_month"]
+    return []
 
 
 def _decide_listing(
@@ -97,8 +123,25 @@ def _may_list(machine: MachineState, config: Config, history: History) -> tuple[
     )
 
 
-def _desired(config: Config, decision: PriceDecision, maint: MaintenancePlan, listed: bool) -> DesiredListing:
-    pricing = config.pricing
+def _horizon(config: Config, maint: MaintenancePlan, now: datetime) -> tuple[float | None, int | None, Reason]:
+    """(end_date, duration_days, why): the rolling duration, or the next window's start while it lies inside it."""
+    days = config.listing.duration_days
+    window_s = maint.end_date
+    if window_s is not None and window_s <= now.timestamp() + days * SECONDS_PER_DAY + DURATION_ROLL_S:
+        text = (f"the next maintenance window starts within the {days}-day duration (+ one daily roll): "
+                "the offer ends at its start instead")
+        return window_s, None, Reason("listing.horizon", text)
+    return None, days, Reason("listing.horizon", f"rolling duration {days} days (Vast moves the end date daily)")
+
+
+def _desired(
+    config: Config, decision: PriceDecision, maint: MaintenancePlan, listed: bool, now: datetime
+) -> tuple[DesiredListing, Reason]:
+    pricing, volume = config.pricing, config.listing
+    end_date, duration_days, horizon = _horizon(config, maint, now)
+    volume_price = volume.volume_usd_per_gb_month
+    if volume_price is None:
+        volume_price = pricing.storage_usd_per_gb_month
     return DesiredListing(
         listed=listed,
         price_usd_per_gpu_hour=decision.price_usd_per_gpu_hour,
@@ -107,24 +150,45 @@ def _desired(config: Config, decision: PriceDecision, maint: MaintenancePlan, li
         download_usd_per_gb=pricing.download_usd_per_gb,
         min_bid_usd_per_gpu_hour=decision.min_bid_usd_per_gpu_hour,
         min_chunk=pricing.min_chunk,
-        end_date=maint.end_date,
+        end_date=end_date,
         credit_discount_max=pricing.credit_discount_max,
-    )
+        duration_days=duration_days,
+        volume_size_gb=volume.volume_size_gb,
+        # no volume offer: null, as the CLI sends it without -z
+        volume_usd_per_gb_month=volume_price if volume.volume_size_gb > 0 else None,
+    ), horizon
 
 
 def _price_story(decision: PriceDecision) -> str:
     return "; ".join(f"{r.step}: {r.text}" for r in decision.reasons)
 
 
+def raise_blocks_extension(desired: DesiredListing, machine: MachineState, now_s: float) -> str | None:
+    """Why Vast will not extend the running contracts with this listing (a price raise), or None.
+
+    Vast extends running contracts to a later end date only when the price is the same or lower."""
+    old, new, running = machine.listed_gpu_cost, desired.price_usd_per_gpu_hour, machine.current_rentals_running
+    if old is None or new is None or new <= old or running <= 0:
+        return None
+    end_s = desired.end_date
+    if end_s is None and desired.duration_days is not None:
+        end_s = now_s + desired.duration_days * SECONDS_PER_DAY
+    if end_s is None or (machine.end_date is not None and end_s <= machine.end_date + END_DATE_TOLERANCE_S):
+        return None
+    return f"price raised from {usd(old)} to {usd(new)}: Vast will not extend the {running} running contract(s)"
+
+
 def listing_actions(
-    desired: DesiredListing, machine: MachineState, *, config: Config, cause: str, why: Reason, decision: PriceDecision
+    desired: DesiredListing, machine: MachineState, *, config: Config, cause: str, why: Reason, decision: PriceDecision,
+    now_s: float | None = None,
 ) -> list[Action]:
     """LIST carries every listing field; SET_MIN_BID alone when only the min bid differs on a listed machine."""
     if not desired.listed:
         if not machine.listed:
             return []
         return [UnlistMachine(machine.id, why.text, cause)]
-    diffs = [] if not machine.listed else listing_diffs(desired, machine, config.pricing.guard.min_change_usd)
+    min_change = config.pricing.guard.min_change_usd
+    diffs = [] if not machine.listed else listing_diffs(desired, machine, min_change, now_s)
     if machine.listed and not diffs:
         return []
     bid = desired.min_bid_usd_per_gpu_hour
@@ -132,7 +196,9 @@ def listing_actions(
         text = f"min bid {usd(machine.min_bid_price or 0.0)} -> {usd(bid)}; {_price_story(decision)}"
         return [SetMinBid(machine.id, text, bid)]
     changed = f"changed: {', '.join(diffs)}; " if diffs else ""
-    return [ListMachine(machine.id, f"{why.text}; {changed}{_price_story(decision)}", desired)]
+    blocked = raise_blocks_extension(desired, machine, now_s) if now_s is not None and machine.listed else None
+    extension = f"{blocked}; " if blocked else ""
+    return [ListMachine(machine.id, f"{why.text}; {changed}{extension}{_price_story(decision)}", desired)]
 
 
 def defjob_actions(job: DefaultJobConfig | None, machine: MachineState) -> tuple[list[Action], list[Reason]]:
@@ -197,12 +263,14 @@ def plan(  # noqa: PLR0917 - the team's agreed signature, positional like the ot
     decision = price(config.pricing, machine, market, now, history)
     maint = plan_maintenance(config.maintenance, machine, now, history, lookahead_s=config.agent.reconcile_s)
     listed, cause, why = _decide_listing(machine, verdict, maint, config, history)
-    desired = _desired(config, decision, maint, listed)
-    listing = listing_actions(desired, machine, config=config, cause=cause, why=why, decision=decision)
+    desired, horizon = _desired(config, decision, maint, listed, now)
+    listing = listing_actions(
+        desired, machine, config=config, cause=cause, why=why, decision=decision, now_s=now.timestamp()
+    )
     unlist = [a for a in listing if isinstance(a, UnlistMachine)]
     other = [a for a in listing if not isinstance(a, UnlistMachine)]
     job_actions, job_reasons = defjob_actions(config.default_job, machine)
-    reasons = (*decision.reasons, *verdict.reasons, *verdict.notes, *maint.reasons, why, *job_reasons)
+    reasons = (*decision.reasons, *verdict.reasons, *verdict.notes, *maint.reasons, horizon, why, *job_reasons)
     return Plan(
         desired=desired,
         # unlisting first: taking a sick machine off the market matters more than any other write

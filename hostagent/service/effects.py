@@ -33,13 +33,16 @@ def _close(want: float, have: float | None) -> bool:
 
 
 def effect_holds(  # noqa: PLR0911 - one return per variant
-    action: Action, machine: MachineState, maints: Sequence[VastMaintenance]
+    action: Action, machine: MachineState, maints: Sequence[VastMaintenance], now_s: float | None = None
 ) -> bool:
-    """Does Vast's reported state already show what this action would do? (Cleanup never does: it is idempotent.)"""
+    """Does Vast's reported state already show what this action would do? (Cleanup never does: it is idempotent.)
+
+    `now_s` judges a rolling duration (Vast's end date near now + duration); without it only the other fields."""
     match action:
         case ListMachine(listing=listing):
-            # listed, and no listing field the action names differs (the core's own comparison, at float precision)
-            return machine.listed and not listing_diffs(listing, machine, PRICE_EPS)
+            # listed, and no listing field the action names differs (the core's own comparison, at float precision);
+            # a volume offer Vast shows but the listing does not want (size 0) differs too, so it is re-listed
+            return machine.listed and not listing_diffs(listing, machine, PRICE_EPS, now_s)
         case UnlistMachine():
             return not machine.listed
         case SetMinBid(price_usd_per_gpu_hour=price):

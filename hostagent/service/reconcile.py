@@ -165,7 +165,7 @@ class Reconciler:
             kind = action.kind
             machine = self._read_machine(machine_id, now)
             maints = self._read_maints(kind, machine_id, now)
-            held = effect_holds(action, machine, maints)
+            held = effect_holds(action, machine, maints, now.timestamp())
             if not held and kind in _IN_FLIGHT_KINDS and now < intent.begun_at + timedelta(seconds=self.write_grace_s):
                 self._maint_in_flight[machine_id] = f"{kind.value} begun {intent.begun_at.isoformat()}"
                 return None  # may still be in flight inside Vast: neither resolved nor re-sent yet
@@ -217,7 +217,7 @@ class Reconciler:
             return outcome
         for action in actions:
             current = outcome.machine_after or machine
-            if effect_holds(action, current, self._maints):
+            if effect_holds(action, current, self._maints, now.timestamp()):
                 outcome.skipped.append(action)
                 continue
             waiting = self._maint_in_flight.get(action.machine_id) if action.kind in _IN_FLIGHT_KINDS else None
@@ -252,7 +252,7 @@ class Reconciler:
 
     def _observe(self, actions: Sequence[Action], machine: MachineState, now: datetime, outcome: ApplyOutcome) -> None:
         for action in actions:
-            if effect_holds(action, machine, self._maints):
+            if effect_holds(action, machine, self._maints, now.timestamp()):
                 outcome.skipped.append(action)
                 continue
             outcome.would_send.append(action)
@@ -356,7 +356,7 @@ class Reconciler:
         outcome.machine_after = machine
         if action.kind in _MAINT_KINDS:
             self._maints = list(maints)
-        if not effect_holds(action, machine, maints):
+        if not effect_holds(action, machine, maints, now.timestamp()):
             self._journal_row(
                 now, "mismatch", action.describe(), "read back after the write",
                 request=request_of(action), result=f"Vast shows {_summary(machine)}", ok=False,

@@ -27,6 +27,7 @@ class FakeMarketplace:
         self.writes: list[tuple[str, int]] = []  # (operation, machine id), in the order they were sent
         self.reads: list[str] = []
         self.ignore_writes = False  # writes succeed and change nothing
+        self.now_s = 0.0  # epoch s a listing's rolling duration counts from (Vast: end_date = now + duration)
         self._failure: tuple[VastError, bool] | None = None
 
     def fail_next_write(self, error: VastError, *, applied: bool) -> None:
@@ -58,7 +59,10 @@ class FakeMarketplace:
     # ---- writes -----------------------------------------------------------------------------
 
     def list_machine(self, machine_id: int, listing: DesiredListing) -> int:
+        days = listing.duration_days
+
         def change(m: MachineState) -> MachineState:
+            end_date = self.now_s + days * 86400.0 if days is not None else _or(listing.end_date, m.end_date)
             return replace(
                 m, listed=True,
                 listed_gpu_cost=_or(listing.price_usd_per_gpu_hour, m.listed_gpu_cost),
@@ -67,8 +71,11 @@ class FakeMarketplace:
                 listed_inet_down_cost=_or(listing.download_usd_per_gb, m.listed_inet_down_cost),
                 min_bid_price=_or(listing.min_bid_usd_per_gpu_hour, m.min_bid_price),
                 listed_min_gpu_count=_or(listing.min_chunk, m.listed_min_gpu_count),
-                end_date=_or(listing.end_date, m.end_date),
+                end_date=end_date,
                 credit_discount_max=_or(listing.credit_discount_max, m.credit_discount_max),
+                # null is Vast's "half of the free disk", which this fake does not know: it keeps the size instead
+                volume_size_gb=_or(listing.volume_size_gb, m.volume_size_gb),
+                listed_volume_cost=_or(listing.volume_usd_per_gb_month, m.listed_storage_cost),
             )
 
         self._write("list_machine", machine_id, change)

@@ -210,6 +210,7 @@ class VastClient:
 
     def list_machine(self, machine_id: int, listing: DesiredListing) -> int:
         """PUT create_asks with all twelve keys (unset = null; `min_chunk` 1 when unset, as the CLI).
+        The core never sets both `end_date` and `duration_days`: Vast refuses the pair (400).
         `listing.listed` is not consulted: to take the machine off the market call `unlist_machine`."""
         body = {
             "machine": int(machine_id),
@@ -221,9 +222,11 @@ class VastClient:
             "min_chunk": int(listing.min_chunk) if listing.min_chunk is not None else 1,
             "end_date": _float_or_none(listing.end_date),
             "credit_discount_max": _float_or_none(listing.credit_discount_max),
-            "duration": None,  # a duration string would make Vast move end_date daily; hostagent sets end_date
-            "vol_size": None,
-            "vol_price": None,
+            # "N days" makes Vast roll end_date daily to now + N days (the CLI's -l passes the text through)
+            "duration": None if listing.duration_days is None else f"{int(listing.duration_days)} days",
+            # 0 = no volume offer; null would make Vast offer half of the free disk as a volume
+            "vol_size": None if listing.volume_size_gb is None else int(listing.volume_size_gb),
+            "vol_price": _float_or_none(listing.volume_usd_per_gb_month),
         }
         check = self._ok(LIST_MACHINE)
         return self._call(LIST_MACHINE, lambda r: check(r).opt_int("extended") or 0, body=body)

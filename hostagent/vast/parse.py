@@ -221,6 +221,8 @@ def machine(f: Fields) -> MachineState:
         verification=f.opt_str("verification"),
         timeout_s=f.opt_float("timeout"),
         earn_day=f.opt_float("earn_day"),
+        volume_size_gb=f.opt_int("vol_size"),
+        listed_volume_cost=f.opt_price("listed_volume_cost"),
     )
 
 

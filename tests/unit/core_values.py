@@ -59,6 +59,8 @@ def listed_machine(price: float, **changes: object) -> MachineState:
         "listed_inet_down_cost": 0.005,
         "listed_min_gpu_count": 1,
         "credit_discount_max": 0.4,
+        "end_date": (NOW + timedelta(days=30)).timestamp(),  # the default rolling duration, just rolled
+        "volume_size_gb": 0,
     }
     values.update(changes)
     return machine(**values)

@@ -199,3 +199,18 @@ def test_observe_mode_journals_each_distinct_write_once_and_sends_nothing(parts:
         "set_min_bid:4242:price_usd_per_gpu_hour=0.45"
     ]
     assert parts.vast.writes == []
+
+
+def test_a_volume_offer_vast_shows_against_a_listing_of_zero_is_relisted_and_read_back_without_it(
+    parts: Parts,
+) -> None:
+    """Vast shows a volume offer (a null vol_size once made one): the LIST with size 0 is sent, and then holds."""
+    parts.vast.machines[MACHINE_ID] = replace(parts.vast.machines[MACHINE_ID], volume_size_gb=3500)
+    parts.vast.now_s = NOW.timestamp()
+    listing = DesiredListing(listed=True, price_usd_per_gpu_hour=2.00, duration_days=30, volume_size_gb=0)
+    outcome = parts.apply(ListMachine(MACHINE_ID, "why", listing))
+    assert parts.vast.writes == [("list_machine", MACHINE_ID)]
+    assert outcome.machine_after is not None
+    assert outcome.machine_after.volume_size_gb == 0
+    assert parts.store.journal_entries(kind="mismatch") == []
+    assert len(parts.apply(ListMachine(MACHINE_ID, "why", listing)).skipped) == 1

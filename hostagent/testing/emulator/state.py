@@ -138,7 +138,7 @@ class Machine:
     credit_discount_max: float = 0.4
     end_date: float | None = None
     listing_duration_s: float | None = None  # `duration` of create_asks: end_date is re-set daily
-    vol_size_gb: int | None = None
+    vol_size_gb: int = 0  # the volume offer's size in GB; 0 = none
     # default job
     bid_gpu_cost: float | None = None
     bid_image: str | None = None
@@ -213,6 +213,7 @@ class Machine:
             "listed_gpu_cost": self.listed_gpu_cost,
             "listed_storage_cost": self.listed_storage_cost,
             "listed_volume_cost": self.listed_volume_cost,
+            "vol_size": self.vol_size_gb,  # the volume offer next to the machine offer; 0 = none
             "listed_inet_up_cost": self.listed_inet_up_cost,
             "listed_inet_down_cost": self.listed_inet_down_cost,
             "min_bid_price": self.min_bid_price,

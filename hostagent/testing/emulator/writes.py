@@ -90,6 +90,8 @@ def create_asks(state: EmulatorState, call: Call, _: tuple[str, ...]) -> object:
 
     # null means: keep what the machine has, or Vast's default when it has nothing
     default_price = round(median_price(state, machine.gpu_name) or 1.0, 2)
+    # "If you have raised the pricing, you cannot extend the current rental contracts."
+    raised = price_gpu is not None and machine.listed_gpu_cost is not None and price_gpu > machine.listed_gpu_cost
     machine.listed = True
     machine.listed_gpu_cost = price_gpu if price_gpu is not None else machine.listed_gpu_cost or default_price
     machine.listed_storage_cost = price_disk if price_disk is not None else machine.listed_storage_cost
@@ -99,7 +101,8 @@ def create_asks(state: EmulatorState, call: Call, _: tuple[str, ...]) -> object:
     machine.min_bid_price = min_bid if min_bid is not None else machine.min_bid_price
     machine.listed_min_gpu_count = int(min_chunk) if min_chunk is not None else machine.listed_min_gpu_count
     machine.credit_discount_max = discount if discount is not None else machine.credit_discount_max
-    machine.vol_size_gb = int(vol_size) if vol_size is not None else machine.vol_size_gb
+    # null is not "no volume": the CLI documents -v as "Defaults to half of available disk. Set 0 to not create"
+    machine.vol_size_gb = int(vol_size) if vol_size is not None else int(machine.disk_space_gb // 2)
     if duration_s is not None:
         machine.listing_duration_s = duration_s
         end_date = call.now_s + duration_s
@@ -108,12 +111,13 @@ def create_asks(state: EmulatorState, call: Call, _: tuple[str, ...]) -> object:
     extended = 0
     if end_date is not None:
         machine.end_date = end_date
-        extended = _extend_contracts(machine, end_date, call.now_s)
+        extended = 0 if raised else _extend_contracts(machine, end_date, call.now_s)
     return {"success": True, "extended": extended, "results": [{"success": True}], "you_sent": body}
 
 
 def _extend_contracts(machine: Machine, end_date: float, now_s: float) -> int:
-    """Contracts the old end_date cut short run on to their renter's end, as far as the new end_date."""
+    """Contracts the old end_date cut short run on to their renter's end, as far as the new end_date
+    (only when the price was not raised: the caller checks)."""
     extended = 0
     for contract in machine.running(now_s, CLIENT_KINDS):
         new_end = min(contract.wanted_end_s, end_date)
