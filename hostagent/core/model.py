@@ -273,3 +273,7 @@ class History:
     first_seen_at: datetime | None = None  # the agent's first tick for this machine (idle decay when never rented)
     rentals_running: int = 0  # current_rentals_running at the previous tick (a rise = a new rental: decay anchor)
     unlisted_cause: str | None = None  # "health" or "maintenance": the UnlistMachine action's `cause`
+    # Vast's upper bound on the min bid, from its 422 "min_bid must be <= {max}", and when it said so: the next
+    # plans keep the min bid at or below it instead of sending the refused write again every reconcile.
+    vast_min_bid_max_usd_per_gpu_hour: float | None = None
+    vast_min_bid_max_seen_at: datetime | None = None

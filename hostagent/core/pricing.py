@@ -2,7 +2,8 @@
 
 Order (the README explains each with a worked example):
     base -> schedule -> market -> idle_decay -> guard rails (floor/ceiling, max change, min bid, min change)
-The min bid is computed beside the price (fixed, or from measured power) and then kept at or below it.
+The min bid is computed beside the price (fixed, or from measured power; its own bounds; Vast's cap) and then
+kept at or below the published price.
 Pure: `now` and every memory come in as parameters.
 
 Numbers from outside (peer offers, remembered prices, measured power) are checked where they are used:
@@ -160,13 +161,15 @@ def price(
     reasons.append(why)
     target, why = _finite(idle_decay_price(cfg.idle_decay, machine, history, now, relative), relative)
     reasons.append(why)
-    bounds = cfg.guard.bounds_for(machine.gpu_name)
-    bid, why = min_bid_price(cfg.min_bid, history, bounds)
-    reasons.append(why)
+    bid, bid_reasons = min_bid_price(cfg.min_bid, history)
+    reasons.extend(bid_reasons)
     final, guards = guard_rails(cfg.guard, machine, history, target, bid)
     reasons.extend(guards)
-    if bid is not None:
-        bid = min(bid, final)  # already implied by the guard order; stated so the invariant is local
+    if bid is not None and bid > final:
+        # The guard raises the price toward the bid by at most max_change_pct; meanwhile the bid follows the price.
+        reasons.append(Reason("min_bid.price", f"{usd(bid)} lowered to the published price {usd(final)}: "
+                              "a min bid is never above the on-demand price"))
+        bid = final
     rule = _setting_step(base, ((reasons[1], scheduled), (reasons[2], relative), (reasons[3], target)), guards)
     return PriceDecision(final, target, bid, tuple(reasons), rule)
 

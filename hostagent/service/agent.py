@@ -236,6 +236,10 @@ class Agent:
                 self.history.observe_listing_change(listed=False, cause=action.cause or "health")
             elif isinstance(action, ListMachine):
                 self.history.observe_listing_change(listed=True, price=action.listing.price_usd_per_gpu_hour)
+        if outcome.min_bid_cap_usd_per_gpu_hour is not None:  # the next plans keep the min bid under it
+            self.history.observe_min_bid_cap(outcome.min_bid_cap_usd_per_gpu_hour, now)
+            log.warning("vast_min_bid_cap", max_usd_per_gpu_hour=outcome.min_bid_cap_usd_per_gpu_hour,
+                        why="Vast refused a higher min bid; the next plan clamps below it")
         if outcome.machine_after is not None:  # read back after the writes: what Vast shows now
             self.machine = outcome.machine_after
             self._observe_machine(outcome.machine_after)
