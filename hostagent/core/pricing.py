@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from hostagent.config.model import WEEKDAYS, IdleDecayConfig, MarketConfig, PricingConfig, ScheduleRule
 from hostagent.core.guard import clamp, guard_rails, min_bid_price, usd
-from hostagent.core.market import drop_outliers, impossible_offers, lowest_price_per_machine, percentile
+from hostagent.core.market import drop_outliers, impossible_offers, lowest_price_per_machine, peer_notes, percentile
 from hostagent.core.model import History, MachineState, MarketSample, Reason
 
 __all__ = ["PriceDecision", "clamp", "price", "usd"]  # clamp and usd live in guard.py; callers import them here
@@ -91,21 +91,23 @@ def market_price(
             "market", f"skipped: the search hit its limit ({len(sample.offers)} offers), peers may be missing; {keep}"
         )
     prices = lowest_price_per_machine(
-        sample.offers, machine.gpu_name, machine.num_gpus, machine.id, cfg.verified_only
+        sample.offers, machine.gpu_name, machine.num_gpus, machine.id, cfg.verified_only,
+        own_host_id=sample.own_host_id,
     )
     impossible = impossible_offers(sample.offers)  # NaN, <= 0 or absurd: no peer asks that, so none counts
     dropped = f"{impossible} offers with impossible prices dropped; " if impossible else ""
     peers = drop_outliers(prices, cfg.outlier_iqr_k)
     if len(peers.prices) < cfg.min_peers:
         return current, Reason(
-            "market", f"skipped: {dropped}{len(peers.prices)} peers, fewer than min_peers {cfg.min_peers}; {keep}"
+            "market", f"skipped: {dropped}{len(peers.prices)} peers{peer_notes(sample, machine)}, "
+            f"fewer than min_peers {cfg.min_peers}; {keep}"
         )
     point = percentile(peers.prices, cfg.percentile)
     target = point + cfg.offset_usd_per_gpu_hour
     return target, Reason(
         "market",
         f"{dropped}{len(peers.prices)} peers ({machine.gpu_name} x{machine.num_gpus}, "
-        f"{peers.outliers_dropped} outliers dropped): p{cfg.percentile:g} {usd(point)} "
+        f"{peers.outliers_dropped} outliers dropped{peer_notes(sample, machine)}): p{cfg.percentile:g} {usd(point)} "
         f"+ offset {usd(cfg.offset_usd_per_gpu_hour)} = {usd(target)} "
         f"replaces {usd(current)}",
     )

@@ -161,6 +161,9 @@ class VastClient:
     def show_user(self) -> VastUser:
         return self._call(SHOW_USER, lambda r: parse.user(Fields(r, "", SHOW_USER.name)))
 
+    def account_id(self) -> int:
+        return self.show_user().id
+
     def show_machines(self) -> list[MachineState]:
         def read(reply: object) -> list[MachineState]:
             return [parse.machine(m) for m in Fields(reply, "", SHOW_MACHINES.name).objects("machines")]
