@@ -54,3 +54,27 @@ def test_a_min_bid_under_vasts_cap_is_published_as_configured_not_lifted_to_the_
         w.agent().tick(w.clock.now())
         assert w.machine.listed_gpu_cost == 2.00
         assert w.machine.min_bid_price == 0.50
+
+
+def set_bid(config_path: Path, old: str, new: str) -> None:
+    """Edit agent_env's fixed min bid in the config file."""
+    config_path.write_text(config_path.read_text().replace(f"usd_per_gpu_hour = {old}", f"usd_per_gpu_hour = {new}"))
+
+
+def test_a_refused_set_min_bid_alone_is_learned_the_same_way(tmp_path: Path) -> None:
+    """Listed at a $0.30 bid, the config asks $0.50 (cap $0.40): one refused set_min_bid, then $0.40."""
+    with world(tmp_path) as w:
+        w.emu.state.account.max_min_bid_usd_per_gpu_hour = 0.40
+        set_bid(w.config_path, "0.50", "0.30")
+        agent = w.agent()
+        agent.tick(w.clock.now())
+        assert w.machine.min_bid_price == 0.30
+        set_bid(w.config_path, "0.30", "0.50")
+        agent.set_config(w.config())
+        for _ in range(4):
+            w.clock.advance(300)
+            agent.tick(w.clock.now())
+        assert w.machine.min_bid_price == 0.40
+        bids = agent.store.journal_entries(kind=ActionKind.SET_MIN_BID.value)
+        assert [e.ok for e in bids] == [False, True]
+        assert "min_bid must be <= 0.4" in bids[0].result
