@@ -18,6 +18,7 @@
             ├── VastAuthError       401 / 403: stop API actions, keep telemetry
             ├── VastNotFound        404
             ├── VastClientError     other 4xx; carries Vast's `msg`
+            │   └── VastMinBidTooHigh  422 "min_bid must be <= {max}"; `.max_usd_per_gpu_hour`, kept for later plans
             ├── VastFailure         HTTP 200 with `success: false`; carries Vast's `msg`
             ├── VastBadReply        non-JSON, HTML, truncated, or a missing / wrongly typed field (`.field`)
             │   └── VastWrongMachine  the reply is not the machine asked for: another id, or its identity changed
@@ -123,6 +124,15 @@ class VastNotFound(VastPermanent):
 
 class VastClientError(VastPermanent):
     """Another 4xx."""
+
+
+class VastMinBidTooHigh(VastClientError):
+    """Vast refused the min bid as above its upper bound (422 "min_bid must be <= {max}"); `max_usd_per_gpu_hour`."""
+
+    def __init__(self, message: str, *, max_usd_per_gpu_hour: float, endpoint: str = "", status: int | None = None,
+                 msg: str | None = None) -> None:
+        self.max_usd_per_gpu_hour = max_usd_per_gpu_hour
+        super().__init__(message, endpoint=endpoint, status=status, msg=msg)
 
 
 class VastFailure(VastPermanent):

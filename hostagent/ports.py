@@ -47,6 +47,10 @@ class Marketplace(Protocol):
 
     def show_machines(self) -> list[MachineState]: ...
 
+    def account_id(self) -> int:
+        """The account's user id (GET /users/current): the `host_id` its machines' offers carry."""
+        ...
+
     def show_machine(self, machine_id: int) -> MachineState: ...
 
     def list_machine(self, machine_id: int, listing: DesiredListing) -> int:

@@ -104,6 +104,10 @@ class MinBidConfig:
     tariff_usd_per_kwh: float = 0.20  # power mode
     margin: float = 1.25  # power mode: floor = watts/1000 * tariff * margin
     fallback_power_w: float | None = None  # power mode, before any load was measured
+    # The min bid's own bounds, apart from the on-demand guard rails: a bid near the cost of power must never be
+    # lifted to the on-demand floor (Vast: "your floor price should not be close to your expected rental price").
+    floor_usd_per_gpu_hour: float = 0.01
+    ceiling_usd_per_gpu_hour: float = 10.0
 
 
 @dataclass(frozen=True)

@@ -156,6 +156,8 @@ FIELD_CHECKS: dict[tuple[type, str], FieldCheck] = {
     (MinBidConfig, "tariff_usd_per_kwh"): between(0, MAX_TARIFF_USD_PER_KWH, low_open=True),
     (MinBidConfig, "margin"): between(0, 10, low_open=True),
     (MinBidConfig, "fallback_power_w"): between(0, 2000, low_open=True),
+    (MinBidConfig, "floor_usd_per_gpu_hour"): price,
+    (MinBidConfig, "ceiling_usd_per_gpu_hour"): price,
     (PriceBounds, "floor_usd_per_gpu_hour"): price,
     (PriceBounds, "ceiling_usd_per_gpu_hour"): price,
     (GuardConfig, "floor_usd_per_gpu_hour"): price,
@@ -206,7 +208,7 @@ ITEM_CHECKS: dict[tuple[type, str], FieldCheck] = {
 Problems = list[tuple[str, str]]  # (key under the checked table, or "" for the table itself; what is wrong)
 
 
-def _bounds(obj: PriceBounds | GuardConfig) -> Problems:
+def _bounds(obj: PriceBounds | GuardConfig | MinBidConfig) -> Problems:
     if obj.floor_usd_per_gpu_hour > obj.ceiling_usd_per_gpu_hour:
         return [("ceiling_usd_per_gpu_hour", f"must be >= floor_usd_per_gpu_hour ({obj.floor_usd_per_gpu_hour:g})")]
     return []
@@ -244,9 +246,14 @@ def _pricing(cfg: PricingConfig) -> Problems:
         # The guard never publishes below the min bid nor above a ceiling: both cannot hold.
         ceilings = [("guard.ceiling_usd_per_gpu_hour", cfg.guard.ceiling_usd_per_gpu_hour)]
         ceilings += [(f'guard.models."{n}"', b.ceiling_usd_per_gpu_hour) for n, b in cfg.guard.models]
+        before = len(problems)
         for where, ceiling in ceilings:
             if bid > ceiling:
                 problems.append(("min_bid.usd_per_gpu_hour", f"{bid:g} is above {where} ceiling ({ceiling:g})"))
+        own = cfg.min_bid
+        if len(problems) == before and not own.floor_usd_per_gpu_hour <= bid <= own.ceiling_usd_per_gpu_hour:
+            problems.append(("min_bid.usd_per_gpu_hour", f"{bid:g} is outside the min bid's own bounds "
+                             f"[{own.floor_usd_per_gpu_hour:g}, {own.ceiling_usd_per_gpu_hour:g}]"))
     return problems
 
 
@@ -298,6 +305,7 @@ def _maintenance(cfg: MaintenanceConfig) -> Problems:
 OBJECT_CHECKS: dict[type, ObjectCheck] = {
     VastConfig: _vast,
     PriceBounds: _bounds,
+    MinBidConfig: _bounds,
     GuardConfig: _bounds,
     ScheduleRule: _rule,
     IdleDecayConfig: _idle_decay,

@@ -1,5 +1,7 @@
 """The guard rails and the min bid: the last pricing steps, which no number may pass unchecked.
 
+The min bid has its own bounds ([pricing.min_bid]) and Vast's remembered cap, never the on-demand guard bounds.
+
 Order: floor/ceiling, the largest change per cycle, never below the min bid, no flapping (min change).
 A non-finite number is refused here: `clamp` raises rather than let NaN through (min/max would), and a
 remembered or shown price that is not finite and possible is no reference. Pure, like pricing.py.
@@ -41,11 +43,16 @@ def publishable(value: float, bounds: PriceBounds) -> float:
     return clamp(round(value, PRICE_DECIMALS), bounds)
 
 
-def min_bid_price(cfg: MinBidConfig, history: History, bounds: PriceBounds) -> tuple[float | None, Reason]:
-    """Fixed, or power per GPU (W / 1000 x $/kWh x margin), clamped into the guard bounds."""
+def min_bid_price(cfg: MinBidConfig, history: History) -> tuple[float | None, list[Reason]]:
+    """Fixed, or power per GPU (W / 1000 x $/kWh x margin); then the min bid's own bounds; then Vast's cap.
+
+    Not the on-demand guard bounds: the min bid is a floor for bidders near the cost of power, and lifting it to
+    the on-demand floor would sell interruptible time at on-demand prices. `pricing.price` then keeps it at or
+    below the published price. One reason per step that acted, so the journal shows how the bid was reached.
+    """
     if cfg.mode == "fixed":
         if cfg.usd_per_gpu_hour is None:
-            return None, Reason("min_bid", "fixed mode without a price: Vast's min bid is left alone")
+            return None, [Reason("min_bid", "fixed mode without a price: Vast's min bid is left alone")]
         raw, why = cfg.usd_per_gpu_hour, f"fixed {usd(cfg.usd_per_gpu_hour)}"
     else:
         measured = history.median_power_under_load_w
@@ -55,9 +62,9 @@ def min_bid_price(cfg: MinBidConfig, history: History, bounds: PriceBounds) -> t
             refused, measured = f"refused measured power {measured!r} W (not physical); ", None
         watts = measured if measured is not None else cfg.fallback_power_w
         if watts is None:
-            return None, Reason(
+            return None, [Reason(
                 "min_bid", f"{refused}power mode, no power measured and no fallback_power_w: left alone"
-            )
+            )]
         source = "measured under load" if measured is not None else "fallback_power_w"
         raw = watts / 1000.0 * cfg.tariff_usd_per_kwh * cfg.margin
         why = (
@@ -65,11 +72,28 @@ def min_bid_price(cfg: MinBidConfig, history: History, bounds: PriceBounds) -> t
             f"= {usd(raw)}"
         )
     if not math.isfinite(raw):
-        return None, Reason("min_bid", f"{why}: refused, not a finite price; Vast's min bid is left alone")
-    bid = publishable(raw, bounds)
+        return None, [Reason("min_bid", f"{why}: refused, not a finite price; Vast's min bid is left alone")]
+    reasons = [Reason("min_bid", why)]
+    own = PriceBounds(cfg.floor_usd_per_gpu_hour, cfg.ceiling_usd_per_gpu_hour)
+    bid = publishable(raw, own)
     if abs(bid - raw) > 10 ** -PRICE_DECIMALS:
-        why += f", clamped into [{usd(bounds.floor_usd_per_gpu_hour)}, {usd(bounds.ceiling_usd_per_gpu_hour)}]"
-    return bid, Reason("min_bid", why)
+        reasons.append(Reason("min_bid.bounds", f"{usd(raw)} clamped into the min bid's own bounds "
+                              f"[{usd(own.floor_usd_per_gpu_hour)}, {usd(own.ceiling_usd_per_gpu_hour)}]: {usd(bid)}"))
+    cap = known_price(history.vast_min_bid_max_usd_per_gpu_hour)
+    if cap is not None:
+        # Rounded down, so rounding never lifts the bid above what Vast accepts and the write is refused again.
+        allowed = math.floor(cap * 10**PRICE_DECIMALS + 1e-6) / 10**PRICE_DECIMALS
+        if allowed <= 0.0:
+            reasons.append(Reason("min_bid.vast_cap", f"Vast's bound {cap!r} leaves no positive min bid at "
+                                  f"{PRICE_DECIMALS} decimals: Vast's min bid is left alone"))
+            return None, reasons
+        if bid > allowed:
+            seen = history.vast_min_bid_max_seen_at
+            when = f" on {seen:%Y-%m-%d %H:%M} UTC" if seen is not None else ""
+            reasons.append(Reason("min_bid.vast_cap", f"{usd(bid)} lowered to {usd(allowed)}: Vast refused a higher "
+                                  f"min bid{when} (422 \"min_bid must be <= {cap:g}\")"))
+            bid = allowed
+    return bid, reasons
 
 
 def guard_rails(
@@ -77,8 +101,8 @@ def guard_rails(
 ) -> tuple[float, list[Reason]]:
     """Floor/ceiling, then the largest change per cycle, then never below the min bid, then no flapping.
 
-    Every branch ends inside [floor, ceiling]: the min bid is already inside them, the max-change band is
-    intersected with them, and a kept listed price is kept only when it is inside them.
+    Every branch ends inside [floor, ceiling]: a raise toward the min bid (which has bounds of its own) stops at
+    the max-change band, which is intersected with them, and a kept listed price is kept only when it is inside them.
     The max-change band holds on every path: raising toward the min bid and keeping the listed price
     stay inside it too. Its reference is the last price we published, else the last price Vast shows
     (listed or not: after a restart without memory an unlisted machine still shows its old price).

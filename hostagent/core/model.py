@@ -144,14 +144,23 @@ class Offer:
     machine_id: int
     gpu_name: str
     num_gpus: int
-    dph_total: float  # $/h for the whole offer
+    dph_total: float  # $/h for the whole offer: GPU + storage + Vast's SLA fee, as a renter pays it
     verified: bool
     reliability: float | None = None
     rented: bool | None = None
+    dph_base: float | None = None  # $/h for the GPUs alone (the host's own price); None when Vast sent none
+    host_id: int | None = None  # the account that offers it (the user id of GET /users/current)
 
     @property
     def price_usd_per_gpu_hour(self) -> float:
-        return self.dph_total / self.num_gpus if self.num_gpus else self.dph_total
+        """The GPU price per GPU (`dph_base`), compared with the host's own GPU price; `dph_total` only without it."""
+        whole = self.dph_total if self.dph_base is None else self.dph_base
+        return whole / self.num_gpus if self.num_gpus else whole
+
+    @property
+    def priced_from_total(self) -> bool:
+        """No `dph_base`: the price per GPU includes storage and fees, so it reads higher than the GPU price."""
+        return self.dph_base is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +170,7 @@ class MarketSample:
     offers: tuple[Offer, ...]
     taken_at: datetime
     hit_limit: bool = False
+    own_host_id: int | None = None  # the owner's account id: its other machines are not peers; None = unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,3 +290,7 @@ class History:
     first_seen_at: datetime | None = None  # the agent's first tick for this machine (idle decay when never rented)
     rentals_running: int = 0  # current_rentals_running at the previous tick (a rise = a new rental: decay anchor)
     unlisted_cause: str | None = None  # "health" or "maintenance": the UnlistMachine action's `cause`
+    # Vast's upper bound on the min bid, from its 422 "min_bid must be <= {max}", and when it said so: the next
+    # plans keep the min bid at or below it instead of sending the refused write again every reconcile.
+    vast_min_bid_max_usd_per_gpu_hour: float | None = None
+    vast_min_bid_max_seen_at: datetime | None = None

@@ -2,7 +2,8 @@
 
 Order (the README explains each with a worked example):
     base -> schedule -> market -> idle_decay -> guard rails (floor/ceiling, max change, min bid, min change)
-The min bid is computed beside the price (fixed, or from measured power) and then kept at or below it.
+The min bid is computed beside the price (fixed, or from measured power; its own bounds; Vast's cap) and then
+kept at or below the published price.
 Pure: `now` and every memory come in as parameters.
 
 Numbers from outside (peer offers, remembered prices, measured power) are checked where they are used:
@@ -19,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from hostagent.config.model import WEEKDAYS, IdleDecayConfig, MarketConfig, PricingConfig, ScheduleRule
 from hostagent.core.guard import clamp, guard_rails, min_bid_price, usd
-from hostagent.core.market import drop_outliers, impossible_offers, lowest_price_per_machine, percentile
+from hostagent.core.market import drop_outliers, impossible_offers, lowest_price_per_machine, peer_notes, percentile
 from hostagent.core.model import History, MachineState, MarketSample, Reason
 
 __all__ = ["PriceDecision", "clamp", "price", "usd"]  # clamp and usd live in guard.py; callers import them here
@@ -90,21 +91,23 @@ def market_price(
             "market", f"skipped: the search hit its limit ({len(sample.offers)} offers), peers may be missing; {keep}"
         )
     prices = lowest_price_per_machine(
-        sample.offers, machine.gpu_name, machine.num_gpus, machine.id, cfg.verified_only
+        sample.offers, machine.gpu_name, machine.num_gpus, machine.id, cfg.verified_only,
+        own_host_id=sample.own_host_id,
     )
     impossible = impossible_offers(sample.offers)  # NaN, <= 0 or absurd: no peer asks that, so none counts
     dropped = f"{impossible} offers with impossible prices dropped; " if impossible else ""
     peers = drop_outliers(prices, cfg.outlier_iqr_k)
     if len(peers.prices) < cfg.min_peers:
         return current, Reason(
-            "market", f"skipped: {dropped}{len(peers.prices)} peers, fewer than min_peers {cfg.min_peers}; {keep}"
+            "market", f"skipped: {dropped}{len(peers.prices)} peers{peer_notes(sample, machine)}, "
+            f"fewer than min_peers {cfg.min_peers}; {keep}"
         )
     point = percentile(peers.prices, cfg.percentile)
     target = point + cfg.offset_usd_per_gpu_hour
     return target, Reason(
         "market",
         f"{dropped}{len(peers.prices)} peers ({machine.gpu_name} x{machine.num_gpus}, "
-        f"{peers.outliers_dropped} outliers dropped): p{cfg.percentile:g} {usd(point)} "
+        f"{peers.outliers_dropped} outliers dropped{peer_notes(sample, machine)}): p{cfg.percentile:g} {usd(point)} "
         f"+ offset {usd(cfg.offset_usd_per_gpu_hour)} = {usd(target)} "
         f"replaces {usd(current)}",
     )
@@ -160,13 +163,15 @@ def price(
     reasons.append(why)
     target, why = _finite(idle_decay_price(cfg.idle_decay, machine, history, now, relative), relative)
     reasons.append(why)
-    bounds = cfg.guard.bounds_for(machine.gpu_name)
-    bid, why = min_bid_price(cfg.min_bid, history, bounds)
-    reasons.append(why)
+    bid, bid_reasons = min_bid_price(cfg.min_bid, history)
+    reasons.extend(bid_reasons)
     final, guards = guard_rails(cfg.guard, machine, history, target, bid)
     reasons.extend(guards)
-    if bid is not None:
-        bid = min(bid, final)  # already implied by the guard order; stated so the invariant is local
+    if bid is not None and bid > final:
+        # The guard raises the price toward the bid by at most max_change_pct; meanwhile the bid follows the price.
+        reasons.append(Reason("min_bid.price", f"{usd(bid)} lowered to the published price {usd(final)}: "
+                              "a min bid is never above the on-demand price"))
+        bid = final
     rule = _setting_step(base, ((reasons[1], scheduled), (reasons[2], relative), (reasons[3], target)), guards)
     return PriceDecision(final, target, bid, tuple(reasons), rule)
 

@@ -100,6 +100,7 @@ class Agent:
             write_grace_s=config.vast.write_grace_s,
         )
         self.machine_id: int | None = known_machine_id(config.machine.id, store)
+        self.owner_id: int | None = None  # the account's user id (`host_id` on its offers), read at first need
         self.snapshot: HostSnapshot | None = None
         self.machine: MachineState | None = None
         self.maints: list[VastMaintenance] = []
@@ -236,6 +237,10 @@ class Agent:
                 self.history.observe_listing_change(listed=False, cause=action.cause or "health")
             elif isinstance(action, ListMachine):
                 self.history.observe_listing_change(listed=True, price=action.listing.price_usd_per_gpu_hour)
+        if outcome.min_bid_cap_usd_per_gpu_hour is not None:  # the next plans keep the min bid under it
+            self.history.observe_min_bid_cap(outcome.min_bid_cap_usd_per_gpu_hour, now)
+            log.warning("vast_min_bid_cap", max_usd_per_gpu_hour=outcome.min_bid_cap_usd_per_gpu_hour,
+                        why="Vast refused a higher min bid; the next plan clamps below it")
         if outcome.machine_after is not None:  # read back after the writes: what Vast shows now
             self.machine = outcome.machine_after
             self._observe_machine(outcome.machine_after)
@@ -260,16 +265,29 @@ class Agent:
         machine = self.machine
         if not cfg.enabled or machine is None:
             return
+        owner = self._owner_id(now)
         query = peer_query(
-            machine.gpu_name, machine.num_gpus, cfg.search_limit, machine.id, verified_only=cfg.verified_only
+            machine.gpu_name, machine.num_gpus, cfg.search_limit, machine.id, verified_only=cfg.verified_only,
+            exclude_host_id=owner,
         )
         try:
             offers = self.gate.call("search_offers", now, lambda: self.market.search_offers(query))
         except (VastError, ApiDeferred) as exc:
             log.warning("market_refresh_failed", error=str(exc))
             return
-        self.market_sample = MarketSample(tuple(offers), now, hit_limit=len(offers) >= cfg.search_limit)
+        self.market_sample = MarketSample(
+            tuple(offers), now, hit_limit=len(offers) >= cfg.search_limit, own_host_id=owner
+        )
         log.info("market_refreshed", offers=len(offers), hit_limit=self.market_sample.hit_limit)
+
+    def _owner_id(self, now: datetime) -> int | None:
+        """The account's id, read once: its other machines are not this machine's peers. None while unknown."""
+        if self.owner_id is None:
+            try:
+                self.owner_id = self.gate.call("show_user", now, self.market.account_id)
+            except (VastError, ApiDeferred) as exc:  # the market still works, with only this machine left out
+                log.warning("owner_id_unknown", error=str(exc))
+        return self.owner_id
 
     @holding_lock
     def cleanup(self, now: datetime) -> int | None:

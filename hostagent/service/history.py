@@ -124,3 +124,8 @@ class HistoryKeeper:
                 self._set(last_published_price_usd_per_gpu_hour=price)
         else:
             self._set(unlisted_by_agent=True, unlisted_cause=cause)
+
+    def observe_min_bid_cap(self, max_usd_per_gpu_hour: float, at: datetime) -> None:
+        """Vast refused a min bid above this bound: every later plan keeps the min bid at or below it."""
+        if math.isfinite(max_usd_per_gpu_hour) and max_usd_per_gpu_hour > 0:
+            self._set(vast_min_bid_max_usd_per_gpu_hour=max_usd_per_gpu_hour, vast_min_bid_max_seen_at=at)

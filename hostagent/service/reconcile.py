@@ -41,7 +41,14 @@ from hostagent.core.actions import (
     request_of,
 )
 from hostagent.core.model import ActionKind, MachineState, Plan, VastMaintenance
-from hostagent.errors import StateError, VastAuthError, VastError, VastWriteUncertain, VastWrongMachine
+from hostagent.errors import (
+    StateError,
+    VastAuthError,
+    VastError,
+    VastMinBidTooHigh,
+    VastWriteUncertain,
+    VastWrongMachine,
+)
 from hostagent.ports import Marketplace
 from hostagent.service.apigate import ApiDeferred, ApiGate
 from hostagent.service.effects import effect_holds
@@ -104,6 +111,7 @@ class ApplyOutcome:
     deferred: str | None = None  # why the rest was not sent (auth refused, rate limited)
     machine_after: MachineState | None = None
     deleted_contracts: int | None = None
+    min_bid_cap_usd_per_gpu_hour: float | None = None  # Vast refused a min bid above this (remembered by the agent)
 
 
 class Reconciler:
@@ -298,6 +306,8 @@ class Reconciler:
             self._finish(intent_id, now, str(exc), ok=False)
             self._journal(now, action, request, f"failed: {exc}", ok=False)
             outcome.failed.append((action, str(exc)))
+            if isinstance(exc, VastMinBidTooHigh):
+                outcome.min_bid_cap_usd_per_gpu_hour = exc.max_usd_per_gpu_hour
             if isinstance(exc, VastAuthError):
                 raise
             return

@@ -29,12 +29,17 @@ class FakeMarketplace:
         self.ignore_writes = False  # writes succeed and change nothing
         self.now_s = 0.0  # epoch s a listing's rolling duration counts from (Vast: end_date = now + duration)
         self._failure: tuple[VastError, bool] | None = None
+        self.owner_id = 424242  # the account's user id: `host_id` on its offers
 
     def fail_next_write(self, error: VastError, *, applied: bool) -> None:
         """The next write raises `error`, after its effect landed (`applied`) or before it did."""
         self._failure = (error, applied)
 
     # ---- reads ------------------------------------------------------------------------------
+
+    def account_id(self) -> int:
+        self.reads.append("show_user")
+        return self.owner_id
 
     def show_machines(self) -> list[MachineState]:
         self.reads.append("show_machines")

@@ -5,9 +5,12 @@ as recorded on the wire) and returns typed values. Every method raises only `hos
 
 from __future__ import annotations
 
+import math
 import random
+import re
 import ssl
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from types import TracebackType
 from typing import TypeVar
@@ -17,7 +20,15 @@ import httpx
 from hostagent.clock import SystemClock
 from hostagent.config.model import VastConfig
 from hostagent.core.model import DesiredListing, EarningsReport, MachineState, Offer, VastMaintenance
-from hostagent.errors import SecretError, VastBadReply, VastFailure, VastNotFound, VastWrongMachine
+from hostagent.errors import (
+    SecretError,
+    VastBadReply,
+    VastClientError,
+    VastFailure,
+    VastMinBidTooHigh,
+    VastNotFound,
+    VastWrongMachine,
+)
 from hostagent.ports import CallLedger, Clock
 from hostagent.vast import parse
 from hostagent.vast.auth import register_secret
@@ -30,6 +41,8 @@ T = TypeVar("T")
 __all__ = ["ENDPOINTS", "VastClient", "peer_query"]  # peer_query lives in query.py; the agent imports it here
 NO_EXPIRED_CONTRACTS = "No expired contracts to delete"
 _UNDOCUMENTED_INTERVAL_S = 2.0  # for endpoints whose threshold Vast does not publish
+# Vast's words when a min bid is above the bound it allows the host (422 on create_asks and minbid).
+_MIN_BID_CAP = re.compile(r"min_bid must be <=\s*\$?([0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)")
 
 
 def _ep(name: str, method: str, path: str, min_interval_s: float, *, write: bool) -> Endpoint:
@@ -148,6 +161,9 @@ class VastClient:
     def show_user(self) -> VastUser:
         return self._call(SHOW_USER, lambda r: parse.user(Fields(r, "", SHOW_USER.name)))
 
+    def account_id(self) -> int:
+        return self.show_user().id
+
     def show_machines(self) -> list[MachineState]:
         def read(reply: object) -> list[MachineState]:
             return [parse.machine(m) for m in Fields(reply, "", SHOW_MACHINES.name).objects("machines")]
@@ -229,14 +245,16 @@ class VastClient:
             "vol_price": _float_or_none(listing.volume_usd_per_gb_month),
         }
         check = self._ok(LIST_MACHINE)
-        return self._call(LIST_MACHINE, lambda r: check(r).opt_int("extended") or 0, body=body)
+        with _min_bid_cap():
+            return self._call(LIST_MACHINE, lambda r: check(r).opt_int("extended") or 0, body=body)
 
     def unlist_machine(self, machine_id: int) -> None:
         self._call(UNLIST_MACHINE, self._ok(UNLIST_MACHINE), machine_id=machine_id, body={})
 
     def set_min_bid(self, machine_id: int, price_usd_per_gpu_hour: float) -> None:
         body = {"client_id": "me", "price": float(price_usd_per_gpu_hour)}
-        self._call(SET_MIN_BID, self._ok(SET_MIN_BID), machine_id=machine_id, body=body)
+        with _min_bid_cap():
+            self._call(SET_MIN_BID, self._ok(SET_MIN_BID), machine_id=machine_id, body=body)
 
     def schedule_maint(self, machine_id: int, start_epoch_s: float, duration_h: float, category: str) -> None:
         """dnotify: `sdate` float epoch seconds, `duration` float hours. Not idempotent (each call notifies
@@ -286,3 +304,17 @@ class VastClient:
             return self._ok(CLEANUP_MACHINE)(reply).opt_int("num_deleted") or 0
 
         return self._call(CLEANUP_MACHINE, read, machine_id=machine_id, body={})
+
+
+@contextmanager
+def _min_bid_cap() -> Iterator[None]:
+    """Vast's 422 "min_bid must be <= {max}" becomes VastMinBidTooHigh, carrying the bound for the next plans."""
+    try:
+        yield
+    except VastClientError as exc:
+        found = _MIN_BID_CAP.search(exc.msg or "") if exc.status == 422 else None
+        cap = float(found.group(1)) if found else math.nan
+        if not (math.isfinite(cap) and cap > 0):
+            raise
+        raise VastMinBidTooHigh(str(exc), max_usd_per_gpu_hour=cap, endpoint=exc.endpoint, status=exc.status,
+                                msg=exc.msg) from None

@@ -275,7 +275,11 @@ def earnings(f: Fields, machine_id: int | None) -> EarningsReport:
 
 
 def offer(f: Fields) -> Offer:
-    """One offer from POST /bundles/. `verified` falls back to `verification == "verified"`."""
+    """One offer from POST /bundles/. `verified` falls back to `verification == "verified"`.
+
+    `dph_base` (the GPU price) and `host_id` (the offering account) are optional: without `dph_base` the core
+    prices the offer from `dph_total` and says so; without `host_id` it cannot tell the owner's other machines.
+    """
     identity = (f.int_("id"), f.int_("machine_id"), f.str_("gpu_name"), f.int_("num_gpus"), f.float_("dph_total"))
     verified = f.opt_bool("verified")
     if verified is None:
@@ -289,6 +293,8 @@ def offer(f: Fields) -> Offer:
         verified=verified,
         reliability=_first_float(f, "reliability", "reliability2"),
         rented=f.opt_bool("rented"),
+        dph_base=f.opt_float("dph_base"),
+        host_id=f.opt_int("host_id"),
     )
 
 

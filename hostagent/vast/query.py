@@ -53,14 +53,16 @@ def earnings_query(start: datetime, end: datetime, machine_id: int | None) -> di
 
 
 def peer_query(
-    gpu_name: str, num_gpus: int, limit: int, exclude_machine_id: int | None, *, verified_only: bool = True
+    gpu_name: str, num_gpus: int, limit: int, exclude_machine_id: int | None, *, verified_only: bool = True,
+    exclude_host_id: int | None = None,
 ) -> dict[str, object]:
     """A bundles query (Vast's offer search) for on-demand offers of the same GPU model and count, cheapest first.
 
     Keeps the CLI's default filters (verified, not external, rentable) and its value encoding: plain
     numbers travel as strings (`{"eq": "8"}`). Sorting by price means a truncated result (`limit`
     reached) still holds the cheapest competitors. `verified_only=False` drops the verified filter, as
-    the CLI's `verified=any` does.
+    the CLI's `verified=any` does. `exclude_host_id` leaves out every offer of that account (the owner's other
+    machines), as the CLI writes `host_id!=N`; the core drops them too, should Vast ignore the filter.
     """
     query: dict[str, object] = {"verified": {"eq": True}} if verified_only else {}
     query |= {
@@ -71,6 +73,8 @@ def peer_query(
     }
     if exclude_machine_id is not None:
         query["machine_id"] = {"neq": str(exclude_machine_id)}
+    if exclude_host_id is not None:
+        query["host_id"] = {"neq": str(exclude_host_id)}
     query["order"] = [["dph_total", "asc"]]
     query["type"] = "on-demand"
     query["limit"] = int(limit)

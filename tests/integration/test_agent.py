@@ -18,7 +18,7 @@ def test_a_full_cycle_lists_the_machine_at_the_rules_price_and_explains_it_in_th
         machine = w.machine
         assert machine.listed
         assert machine.listed_gpu_cost == 2.00  # [pricing.models] "H100 SXM", no rule, no decay, within guard
-        assert machine.min_bid_price == 1.00  # fixed 0.50, raised to the H100 floor by the guard rails
+        assert machine.min_bid_price == 0.50  # fixed 0.50: its own bounds, not the H100 on-demand floor ($1.00)
         store = service.agent.store
         listed = store.journal_entries(kind=ActionKind.LIST.value)
         assert len(listed) == 1

@@ -416,3 +416,14 @@ def test_the_error_message_lists_every_problem_on_its_own_line() -> None:
         load_config_text("[agent]\ntick_s = 0\nmode = 1\n", SOURCE, environ=NO_ENV)
     assert str(caught.value).splitlines() == caught.value.problems
     assert len(caught.value.problems) == 2
+
+
+def test_the_min_bid_has_its_own_floor_and_ceiling_and_a_fixed_bid_must_lie_between_them() -> None:
+    """[pricing.min_bid] floor/ceiling: defaults $0.01-$10, floor <= ceiling, a fixed bid inside them."""
+    config = load_config_text("[pricing.min_bid]\nmode = \"power\"\n", SOURCE, environ=NO_ENV)
+    assert (config.pricing.min_bid.floor_usd_per_gpu_hour, config.pricing.min_bid.ceiling_usd_per_gpu_hour) == (
+        0.01, 10.0)
+    assert "ceiling_usd_per_gpu_hour: must be >= floor_usd_per_gpu_hour (0.5)" in only_problem(
+        "[pricing.min_bid]\nfloor_usd_per_gpu_hour = 0.5\nceiling_usd_per_gpu_hour = 0.2\n")
+    assert "outside the min bid's own bounds [0.2, 10]" in only_problem(
+        "[pricing.min_bid]\nusd_per_gpu_hour = 0.1\nfloor_usd_per_gpu_hour = 0.2\n")

@@ -140,6 +140,7 @@ def history(p: Picks) -> History:
         last_published_price_usd_per_gpu_hour=p.number(), median_power_under_load_w=p.number(),
         first_seen_at=p.one([None, *MOMENTS]), last_telemetry_at=p.one([None, *MOMENTS]),
         vast_maintenances=p.one([(), (maint,)]), rentals_running=p.one([-1, 0, 1]),
+        vast_min_bid_max_usd_per_gpu_hour=p.number(),
     )
 
 
@@ -152,12 +153,17 @@ def check(result: Plan, cfg: PricingConfig, vast: MachineState, memory: History)
         if action.kind in (ActionKind.LIST, ActionKind.SET_MIN_BID):
             for name in PRICE_PARAMS:
                 value = dict(action.params()).get(name)
-                assert value is None or floor - 1e-9 <= value <= ceiling + 1e-9, f"{name}={value!r}"
+                # the min bid has its own bounds, under the price: only the on-demand ceiling holds for both
+                low = floor if name == "price_usd_per_gpu_hour" else 0.0
+                assert value is None or low - 1e-9 < value <= ceiling + 1e-9, f"{name}={value!r}"
     price = result.desired.price_usd_per_gpu_hour
     assert price is not None
     assert floor - 1e-9 <= price <= ceiling + 1e-9
     bid = result.desired.min_bid_usd_per_gpu_hour
-    assert bid is None or floor - 1e-9 <= bid <= price + 1e-9
+    cap = memory.vast_min_bid_max_usd_per_gpu_hour
+    possible_cap = cap if cap is not None and 0 < cap < 1000 else None  # a cap from Vast is never exceeded
+    own_floor = min(cfg.min_bid.floor_usd_per_gpu_hour, price, possible_cap or math.inf)
+    assert bid is None or (bid > 0 and own_floor - 1e-4 <= bid <= min(price, possible_cap or math.inf) + 1e-9)
     assert result.desired.end_date is None or math.isfinite(result.desired.end_date)
     reference = next((x for x in (memory.last_published_price_usd_per_gpu_hour, vast.listed_gpu_cost)
                       if x is not None and math.isfinite(x) and 0 < x < 1000), None)

@@ -217,9 +217,10 @@ def test_the_min_bid_uses_the_fallback_power_until_load_was_measured_and_none_wi
     assert price(replace(BASE, min_bid=unmeasured), machine(), None, NOW, History()).min_bid_usd_per_gpu_hour is None
 
 
-def test_a_fixed_min_bid_is_clamped_into_the_guard_bounds_and_none_leaves_it_alone() -> None:
-    cfg = replace(BASE, min_bid=MinBidConfig(usd_per_gpu_hour=0.001))
-    assert price(cfg, machine(), None, NOW, History()).min_bid_usd_per_gpu_hour == 0.01
+def test_a_fixed_min_bid_is_clamped_into_its_own_bounds_and_none_leaves_it_alone() -> None:
+    """The min bid's own floor ([pricing.min_bid] floor_usd_per_gpu_hour), not the on-demand guard floor."""
+    cfg = replace(BASE, min_bid=MinBidConfig(usd_per_gpu_hour=0.001, floor_usd_per_gpu_hour=0.02))
+    assert price(cfg, machine(), None, NOW, History()).min_bid_usd_per_gpu_hour == 0.02
     assert price(BASE, machine(), None, NOW, History()).min_bid_usd_per_gpu_hour is None
 
 
@@ -310,7 +311,7 @@ def pricing_configs(draw: st.DrawFn) -> PricingConfig:
     power_w=st.none() | st.floats(0, 3000),
     hour=st.integers(0, 24 * 7),
 )
-def test_no_path_publishes_a_price_outside_floor_and_ceiling_or_a_min_bid_above_it(  # noqa: PLR0917 - hypothesis
+def test_no_path_publishes_a_price_outside_floor_and_ceiling_or_a_min_bid_outside_its_bounds_or_above_it(  # noqa: PLR0917 - hypothesis
     cfg: PricingConfig, peer_prices: list[float], listed: float | None, published: float | None,
     rented_price: float | None, idle_h: float | None, power_w: float | None, hour: int,
 ) -> None:
@@ -326,7 +327,9 @@ def test_no_path_publishes_a_price_outside_floor_and_ceiling_or_a_min_bid_above_
     bounds = cfg.guard.bounds_for(GPU_NAME)
     assert bounds.floor_usd_per_gpu_hour <= decision.price_usd_per_gpu_hour <= bounds.ceiling_usd_per_gpu_hour
     if decision.min_bid_usd_per_gpu_hour is not None:
-        assert bounds.floor_usd_per_gpu_hour <= decision.min_bid_usd_per_gpu_hour <= decision.price_usd_per_gpu_hour
+        own_floor = min(cfg.min_bid.floor_usd_per_gpu_hour, decision.price_usd_per_gpu_hour)
+        assert own_floor <= decision.min_bid_usd_per_gpu_hour <= decision.price_usd_per_gpu_hour
+        assert decision.min_bid_usd_per_gpu_hour <= cfg.min_bid.ceiling_usd_per_gpu_hour
 
 
 def test_the_decision_names_the_step_that_set_the_published_price() -> None:

@@ -163,3 +163,16 @@ def test_the_peer_query_uses_wire_operators_and_string_numbers() -> None:
 def test_the_peer_query_asks_for_verified_peers_only_when_the_config_says_so() -> None:
     assert peer_query("H100 SXM", 8, 50, 4242)["verified"] == {"eq": True}
     assert "verified" not in peer_query("H100 SXM", 8, 50, 4242, verified_only=False)
+
+
+def test_an_offer_reads_its_gpu_price_from_dph_base_and_its_owner_from_host_id() -> None:
+    """dph_total = GPU + storage + SLA fee; dph_base is the GPU part, compared per GPU with the host's own price."""
+    o = parse.offer(Fields({"id": 1, "machine_id": 2, "gpu_name": "H100 SXM", "num_gpus": 8, "dph_total": 16.9,
+                            "dph_base": 16.0, "host_id": 777, "verified": True}, "offers[0]", "search_offers"))
+    assert (o.price_usd_per_gpu_hour, o.host_id, o.priced_from_total) == (2.0, 777, False)
+
+
+def test_the_peer_query_leaves_out_the_owners_other_machines_as_the_cli_writes_host_id_neq() -> None:
+    """`vastai search offers 'host_id!=424242'` sends {"host_id": {"neq": "424242"}}."""
+    assert peer_query("H100 SXM", 8, 50, 4242, exclude_host_id=424242)["host_id"] == {"neq": "424242"}
+    assert "host_id" not in peer_query("H100 SXM", 8, 50, 4242)

@@ -17,6 +17,9 @@ from hostagent.testing.emulator.state import SECONDS_PER_MONTH, EmulatorState, M
 OPERATORS = ("eq", "neq", "gt", "gte", "lt", "lte", "in", "notin")
 DEFAULT_LIMIT = 64
 ASK_ID_BASE = 9_000_000  # our machine N is offered as ask N + ASK_ID_BASE
+# Vast adds a fee to what renters pay (dph_total) beside the GPU price (dph_base) and the storage; it does not
+# publish the formula, so the emulator assumes a flat share of the GPU price. Hosts compare prices on dph_base.
+SLA_FEE_SHARE = 0.05
 _NOT_FILTERS = {"order", "limit", "type", "allocated_storage", "disable_bundling", "extra_ids", "show_incompatible"}
 
 
@@ -81,12 +84,12 @@ def _offer_fields(
 
 
 def priced(offer: Mapping[str, object], kind: str, allocated_storage_gb: float) -> dict[str, object]:
-    """The offer as a search of `kind` shows it: dph_total includes the storage asked for."""
+    """The offer as a search of `kind` shows it: dph_total = GPU price + the storage asked for + the SLA fee."""
     out = dict(offer)
     gpus = _num(out["num_gpus"])
     base = _num(out["min_bid"]) * gpus if kind == "bid" else _num(out["dph_base"])
     storage_per_h = _num(out["storage_cost"]) * allocated_storage_gb * 3600.0 / SECONDS_PER_MONTH
-    out["dph_total"] = round(base + storage_per_h, 6)
+    out["dph_total"] = round(base * (1.0 + SLA_FEE_SHARE) + storage_per_h, 6)
     return out
 
 

@@ -28,6 +28,8 @@ class Account:
     balance_usd: float = 0.0
     credit_usd: float = 0.0
     country: str = "SE"
+    # Vast caps the min bid a host may ask (422 "min_bid must be <= {max}"); generous unless a test lowers it.
+    max_min_bid_usd_per_gpu_hour: float = 100.0
 
 
 @dataclass

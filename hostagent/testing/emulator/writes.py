@@ -1,7 +1,7 @@
 """The endpoints that change the account: listing, min bid, maintenance, default job, cleanup.
 
 Validation follows Vast's documented codes: 400 `invalid_args` for a body that cannot be read, 422 for
-values out of range (min bid, maintenance), 403 for another host's machine, 404 for no such machine.
+values out of range (min bid, its cap, maintenance), 403 for another host's machine, 404 for no such machine.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def create_asks(state: EmulatorState, call: Call, _: tuple[str, ...]) -> object:
     price_gpu = _number(body, "price_gpu", open_low=True)
     price_disk = _number(body, "price_disk")
     price_inetu, price_inetd = _number(body, "price_inetu"), _number(body, "price_inetd")
-    min_bid = _number(body, "price_min_bid", open_low=True)
+    min_bid = _capped_min_bid(state, _number(body, "price_min_bid", open_low=True))
     min_chunk = _number(body, "min_chunk", low=1, high=machine.num_gpus)
     end_date = _number(body, "end_date")
     discount = _number(body, "credit_discount_max", high=1.0)
@@ -113,6 +113,14 @@ def create_asks(state: EmulatorState, call: Call, _: tuple[str, ...]) -> object:
         machine.end_date = end_date
         extended = 0 if raised else _extend_contracts(machine, end_date, call.now_s)
     return {"success": True, "extended": extended, "results": [{"success": True}], "you_sent": body}
+
+
+def _capped_min_bid(state: EmulatorState, min_bid: float | None) -> float | None:
+    """Vast's upper bound on the min bid: above it, 422 and nothing changes."""
+    cap = state.account.max_min_bid_usd_per_gpu_hour
+    if min_bid is not None and min_bid > cap:
+        raise ApiError(422, "invalid_args", f"min_bid must be <= {cap:g}")
+    return min_bid
 
 
 def _extend_contracts(machine: Machine, end_date: float, now_s: float) -> int:
@@ -156,7 +164,7 @@ def minbid(state: EmulatorState, call: Call, groups: tuple[str, ...]) -> object:
     price = body.get("price")
     if isinstance(price, bool) or not isinstance(price, int | float) or price <= 0:
         raise ApiError(422, "invalid_args", "min_bid must be greater than 0.")
-    machine.min_bid_price = float(price)
+    machine.min_bid_price = _capped_min_bid(state, float(price))
     return {"success": True, "you_sent": body}
 
 
