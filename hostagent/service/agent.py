@@ -33,6 +33,7 @@ from hostagent.service.earnings import EarningsStore
 from hostagent.service.history import HistoryKeeper, HistoryStore
 from hostagent.service.identity import IdentityGuard, IdentityStore
 from hostagent.service.machines import MACHINE_ID_KEY, find_machine, known_machine_id
+from hostagent.service.market_metrics import fetch_metrics_sample
 from hostagent.service.reconcile import ApplyOutcome, Reconciler, ReconcileStore
 from hostagent.service.sharedlock import SharedLock, holding_lock
 from hostagent.vast.client import peer_query
@@ -259,6 +260,12 @@ class Agent:
         cfg = self.config.pricing.market
         machine = self.machine
         if not cfg.enabled or machine is None:
+            return
+        if cfg.source == "metrics":
+            try:
+                self.market_sample = fetch_metrics_sample(self.market, self.gate, machine, cfg, now)
+            except (VastError, ApiDeferred) as exc:
+                log.warning("market_refresh_failed", source="metrics", error=str(exc))
             return
         query = peer_query(
             machine.gpu_name, machine.num_gpus, cfg.search_limit, machine.id, verified_only=cfg.verified_only
