@@ -113,6 +113,8 @@ class Agent:
     @holding_lock
     def set_config(self, config: Config) -> None:
         """A reloaded config: new rules apply from the next step; the key may be new, so try the API again."""
+        if config.pricing.market.source != self.config.pricing.market.source:
+            self.market_sample = None  # a sample of the other source prices nothing: fetch the new one at once
         self.config = config
         self.reconciler.mode = config.agent.mode
         self.reconciler.write_grace_s = config.vast.write_grace_s

@@ -109,3 +109,19 @@ def test_the_agent_prices_from_vasts_metrics_when_that_source_is_chosen(tmp_path
         published = agent.plan.desired.price_usd_per_gpu_hour
         assert published is not None
         assert 1.00 <= published <= 4.00  # the H100 guard bounds of the test config
+
+
+def test_switching_the_source_in_a_reloaded_config_fetches_the_new_source_at_once(tmp_path: Path) -> None:
+    """An offers sample prices nothing under source "metrics": the next reconcile reads the metrics first."""
+    with world(tmp_path) as w:
+        w.config_path.write_text(w.config_path.read_text() + "\n[pricing.market]\nenabled = true\nmin_peers = 1\n")
+        agent = w.agent()
+        agent.tick(w.clock.now())
+        assert agent.plan is not None
+        assert not next(r.text for r in agent.plan.reasons if r.step == "market").startswith("Vast metrics")
+        w.config_path.write_text(w.config_path.read_text() + 'source = "metrics"\n')
+        agent.set_config(w.config())
+        w.clock.advance(300.0)
+        agent.reconcile(w.clock.now())
+        market = next(r.text for r in agent.plan.reasons if r.step == "market")
+        assert market.startswith("Vast metrics, H100 SXM rented median $"), market
