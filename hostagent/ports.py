@@ -12,6 +12,8 @@ from typing import Protocol
 from hostagent.core.model import (
     DesiredListing,
     EarningsReport,
+    GpuMetricsCurrent,
+    GpuMetricsHistory,
     HostSnapshot,
     MachineState,
     Offer,
@@ -89,6 +91,17 @@ class Marketplace(Protocol):
     def search_offers(self, query: Mapping[str, object]) -> list[Offer]:
         """`query` is the bundles query object of Vast's offer search (wire operators, wire value encoding)."""
         ...
+
+    def gpu_metrics_current(
+        self, *, verified: str = "all", hosting_type: str = "all", num_gpus: str = "all"
+    ) -> GpuMetricsCurrent:
+        """Vast's market metrics per GPU model (hosts only); filters as Vast spells them (yes|no|all...)."""
+        ...
+
+    def gpu_metrics_history(
+        self, gpu_name: str, *, verified: str = "all", hosting_type: str = "all", num_gpus: str = "all",
+        start_epoch_s: int | None = None, end_epoch_s: int | None = None, step_s: int | None = None,
+    ) -> GpuMetricsHistory: ...
 
 
 class CallLedger(Protocol):

@@ -83,6 +83,11 @@ class MarketConfig:
     refresh_s: float = 900.0
     outlier_iqr_k: float = 1.5  # drop prices outside [q1 - k*iqr, q3 + k*iqr]
     verified_only: bool = True
+    # "offers": peer offers (percentile, outliers); "metrics": Vast's market metrics, what renters pay
+    source: Literal["offers", "metrics"] = "offers"
+    metrics_percentile: Literal["p10", "median", "p90"] = "median"  # of the rented prices (source "metrics")
+    demand_adjust_pct: float = 0.0  # most % the metrics price moves with usage; 0 = off
+    demand_pivot_pct: float = 70.0  # usage % at which the demand adjustment is zero
 
 
 @dataclass(frozen=True)

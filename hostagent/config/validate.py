@@ -150,6 +150,8 @@ FIELD_CHECKS: dict[tuple[type, str], FieldCheck] = {
     (MarketConfig, "search_limit"): between(1, 10000),
     (MarketConfig, "refresh_s"): positive,
     (MarketConfig, "outlier_iqr_k"): positive,
+    (MarketConfig, "demand_adjust_pct"): between(0, 50),
+    (MarketConfig, "demand_pivot_pct"): between(0, 100, low_open=True, high_open=True),
     (DecayStep, "after_h"): not_negative,
     (DecayStep, "cut_pct"): between(0, 100, low_open=True, high_open=True),
     (MinBidConfig, "usd_per_gpu_hour"): price,

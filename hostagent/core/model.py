@@ -171,6 +171,57 @@ class MarketSample:
     taken_at: datetime
     hit_limit: bool = False
     own_host_id: int | None = None  # the owner's account id: its other machines are not peers; None = unknown
+    # `[pricing.market] source = "metrics"`: Vast's own metrics for our GPU model instead of peer offers
+    metrics: GpuMetricsRow | None = None
+    history: tuple[GpuPricePoint, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class GpuMetricsRow:
+    """One GPU model in Vast's market metrics (GET /metrics/gpu/current/): counts, usage % and asked prices."""
+
+    gpu_name: str
+    total: int  # GPUs listed on Vast
+    available: int  # on offer, not rented
+    usage_pct: float  # rented share of the listed GPUs, 0..100
+    price_p10: float | None = None  # $/GPU/h; None when Vast had no price for the model
+    price_median: float | None = None
+    price_p90: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GpuMetricsCurrent:
+    """Vast's current market metrics. `dropped`: rows refused as impossible; `needs_machine`: no data for
+    an account without machines (Vast serves the metrics to hosts only)."""
+
+    rows: tuple[GpuMetricsRow, ...]
+    dropped: int = 0
+    needs_machine: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GpuPricePoint:
+    """One point of a GPU model's price history: what renters paid (rented_*) and what idle offers ask (avail_*)."""
+
+    at_epoch_s: float
+    rented_p10: float | None = None
+    rented_median: float | None = None
+    rented_p90: float | None = None
+    avail_p10: float | None = None
+    avail_median: float | None = None
+    avail_p90: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GpuMetricsHistory:
+    """Vast's market history (GET /metrics/gpu/history/): per GPU model, its points oldest first."""
+
+    series: tuple[tuple[str, tuple[GpuPricePoint, ...]], ...]
+    dropped: int = 0  # points refused as impossible
+    needs_machine: bool = False
+
+    def points(self, gpu_name: str) -> tuple[GpuPricePoint, ...]:
+        return next((points for name, points in self.series if name == gpu_name), ())
 
 
 @dataclass(frozen=True, slots=True)

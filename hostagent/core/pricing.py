@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from hostagent.config.model import WEEKDAYS, IdleDecayConfig, MarketConfig, PricingConfig, ScheduleRule
 from hostagent.core.guard import clamp, guard_rails, min_bid_price, usd
 from hostagent.core.market import drop_outliers, impossible_offers, lowest_price_per_machine, peer_notes, percentile
+from hostagent.core.market_metrics import metrics_market_price
 from hostagent.core.model import History, MachineState, MarketSample, Reason
 
 __all__ = ["PriceDecision", "clamp", "price", "usd"]  # clamp and usd live in guard.py; callers import them here
@@ -159,7 +160,8 @@ def price(
     reasons = [Reason("base", f"{machine.gpu_name}: {usd(base)} ({source})")]
     scheduled, why = _finite(schedule_price(cfg, base, now), base)
     reasons.append(why)
-    relative, why = _finite(market_price(cfg.market, machine, sample, now, scheduled), scheduled)
+    step = metrics_market_price if cfg.market.enabled and cfg.market.source == "metrics" else market_price
+    relative, why = _finite(step(cfg.market, machine, sample, now, scheduled), scheduled)
     reasons.append(why)
     target, why = _finite(idle_decay_price(cfg.idle_decay, machine, history, now, relative), relative)
     reasons.append(why)

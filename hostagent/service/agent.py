@@ -33,6 +33,7 @@ from hostagent.service.earnings import EarningsStore
 from hostagent.service.history import HistoryKeeper, HistoryStore
 from hostagent.service.identity import IdentityGuard, IdentityStore
 from hostagent.service.machines import MACHINE_ID_KEY, find_machine, known_machine_id
+from hostagent.service.market_metrics import fetch_metrics_sample
 from hostagent.service.reconcile import ApplyOutcome, Reconciler, ReconcileStore
 from hostagent.service.sharedlock import SharedLock, holding_lock
 from hostagent.vast.client import peer_query
@@ -113,6 +114,8 @@ class Agent:
     @holding_lock
     def set_config(self, config: Config) -> None:
         """A reloaded config: new rules apply from the next step; the key may be new, so try the API again."""
+        if config.pricing.market.source != self.config.pricing.market.source:
+            self.market_sample = None  # a sample of the other source prices nothing: fetch the new one at once
         self.config = config
         self.reconciler.mode = config.agent.mode
         self.reconciler.write_grace_s = config.vast.write_grace_s
@@ -264,6 +267,12 @@ class Agent:
         cfg = self.config.pricing.market
         machine = self.machine
         if not cfg.enabled or machine is None:
+            return
+        if cfg.source == "metrics":
+            try:
+                self.market_sample = fetch_metrics_sample(self.market, self.gate, machine, cfg, now)
+            except (VastError, ApiDeferred) as exc:
+                log.warning("market_refresh_failed", source="metrics", error=str(exc))
             return
         owner = self._owner_id(now)
         query = peer_query(

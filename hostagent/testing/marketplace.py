@@ -14,7 +14,15 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TypeVar
 
-from hostagent.core.model import DesiredListing, EarningsReport, MachineState, Offer, VastMaintenance
+from hostagent.core.model import (
+    DesiredListing,
+    EarningsReport,
+    GpuMetricsCurrent,
+    GpuMetricsHistory,
+    MachineState,
+    Offer,
+    VastMaintenance,
+)
 from hostagent.errors import VastError, VastNotFound
 
 N = TypeVar("N", int, float)
@@ -60,6 +68,19 @@ class FakeMarketplace:
     def search_offers(self, query: Mapping[str, object]) -> list[Offer]:
         self.reads.append("search_offers")
         return []
+
+    def gpu_metrics_current(
+        self, *, verified: str = "all", hosting_type: str = "all", num_gpus: str = "all"
+    ) -> GpuMetricsCurrent:
+        self.reads.append("gpu_metrics_current")
+        return GpuMetricsCurrent(rows=())
+
+    def gpu_metrics_history(
+        self, gpu_name: str, *, verified: str = "all", hosting_type: str = "all", num_gpus: str = "all",
+        start_epoch_s: int | None = None, end_epoch_s: int | None = None, step_s: int | None = None,
+    ) -> GpuMetricsHistory:
+        self.reads.append("gpu_metrics_history")
+        return GpuMetricsHistory(series=())
 
     # ---- writes -----------------------------------------------------------------------------
 

@@ -19,7 +19,15 @@ import httpx
 
 from hostagent.clock import SystemClock
 from hostagent.config.model import VastConfig
-from hostagent.core.model import DesiredListing, EarningsReport, MachineState, Offer, VastMaintenance
+from hostagent.core.model import (
+    DesiredListing,
+    EarningsReport,
+    GpuMetricsCurrent,
+    GpuMetricsHistory,
+    MachineState,
+    Offer,
+    VastMaintenance,
+)
 from hostagent.errors import (
     SecretError,
     VastBadReply,
@@ -30,7 +38,7 @@ from hostagent.errors import (
     VastWrongMachine,
 )
 from hostagent.ports import CallLedger, Clock
-from hostagent.vast import parse
+from hostagent.vast import parse, parse_metrics
 from hostagent.vast.auth import register_secret
 from hostagent.vast.models import MachineReport, VastUser
 from hostagent.vast.parse import Fields
@@ -65,9 +73,13 @@ CLEANUP_MACHINE = _ep("cleanup_machine", "PUT", "/api/v0/machines/{id}/cleanup/"
 SHOW_EARNINGS = _ep("show_earnings", "GET", "/api/v0/users/me/machine-earnings", 2.0, write=False)
 SEARCH_OFFERS = _ep("search_offers", "POST", "/api/v0/bundles/", 2.0, write=False)  # a POST that only reads
 MACHINE_REPORTS = _ep("machine_reports", "GET", "/api/v0/machines/{id}/reports/", 1.2, write=False)
+# Market metrics for hosts: 5 requests/s per Vast's API reference (the data itself changes every 5 minutes).
+GPU_METRICS_CURRENT = _ep("gpu_metrics_current", "GET", "/api/v0/metrics/gpu/current/", 0.2, write=False)
+GPU_METRICS_HISTORY = _ep("gpu_metrics_history", "GET", "/api/v0/metrics/gpu/history/", 0.2, write=False)
 ENDPOINTS = (
     SHOW_USER, SHOW_MACHINES, SHOW_MACHINE, LIST_MACHINE, UNLIST_MACHINE, SET_MIN_BID, SCHEDULE_MAINT, CANCEL_MAINT,
     SHOW_MAINTS, SET_DEFJOB, REMOVE_DEFJOB, CLEANUP_MACHINE, SHOW_EARNINGS, SEARCH_OFFERS, MACHINE_REPORTS,
+    GPU_METRICS_CURRENT, GPU_METRICS_HISTORY,
 )  # fmt: skip
 
 
@@ -213,6 +225,29 @@ class VastClient:
             return parse.offers(Fields(reply, "", SEARCH_OFFERS.name))
 
         return self._call(SEARCH_OFFERS, read, body=dict(query))
+
+    def gpu_metrics_current(
+        self, *, verified: str = "all", hosting_type: str = "all", num_gpus: str = "all"
+    ) -> GpuMetricsCurrent:
+        """Vast's market per GPU model now; the query as `vastai show gpu-metrics` sends it (all strings)."""
+        query = {"verified": verified, "hosting_type": hosting_type, "num_gpus": num_gpus}
+        check = self._ok(GPU_METRICS_CURRENT)
+        return self._call(GPU_METRICS_CURRENT, lambda r: parse_metrics.gpu_metrics_current(check(r)), query=query)
+
+    def gpu_metrics_history(
+        self, gpu_name: str, *, verified: str = "all", hosting_type: str = "all", num_gpus: str = "all",
+        start_epoch_s: int | None = None, end_epoch_s: int | None = None, step_s: int | None = None,
+    ) -> GpuMetricsHistory:
+        """The price and supply series of `gpu_name` (a name, a comma list or "all"); unset times: Vast's default
+        (the last day). Sent as `vastai show gpu-trends` sends it: times as decimal strings, after the filters."""
+        query: dict[str, object] = {
+            "gpu_name": gpu_name, "verified": verified, "hosting_type": hosting_type, "num_gpus": num_gpus,
+        }
+        for key, value in (("start", start_epoch_s), ("end", end_epoch_s), ("step", step_s)):
+            if value is not None:
+                query[key] = str(int(value))
+        check = self._ok(GPU_METRICS_HISTORY)
+        return self._call(GPU_METRICS_HISTORY, lambda r: parse_metrics.gpu_metrics_history(check(r)), query=query)
 
     def machine_reports(self, machine_id: int) -> list[MachineReport]:
         """GET with a JSON body `{"machine_id": ID}`, as the CLI sends it."""

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from hostagent.testing.emulator import DEMO_ACCOUNT_ID, DEMO_MACHINE_ID, Emulator
+from hostagent.vast.client import VastClient
 
 
 def _cli_path() -> str | None:
@@ -155,3 +156,28 @@ def test_unlist_machine_ends_the_offer_but_not_the_running_contract(emu: Emulato
     machine = emu.state.machines[4243]
     assert machine.listed is False
     assert machine.running(emu.now_s()) == rented
+
+
+def test_metrics_gpu_shows_the_market_our_client_reads(cli_env: dict[str, str], emu: Emulator) -> None:
+    """`vastai metrics gpu` accepts the emulator's current metrics, and they are the rows our client parses."""
+    shown = json.loads(vastai(cli_env, "metrics", "gpu", "--verified", "true", "--num-gpus", "8", "--raw").stdout)
+    with VastClient(emu.url, emu.api_key) as client:
+        ours = client.gpu_metrics_current(verified="yes", num_gpus="8")
+    assert [(g["gpu_name"], g["total"], g["usage"], g["price_median"]) for g in shown["gpus"]] == [
+        (r.gpu_name, r.total, r.usage_pct, r.price_median) for r in ours.rows
+    ]
+    assert "H100 SXM" in {g["gpu_name"] for g in shown["gpus"]}
+
+
+def test_metrics_gpu_trends_shows_the_price_history_our_client_reads(cli_env: dict[str, str], emu: Emulator) -> None:
+    """`vastai metrics gpu-trends` accepts the emulator's history: one row per point, the same rented medians."""
+    end_s = int(time.time()) // 3600 * 3600
+    shown = json.loads(vastai(cli_env, "metrics", "gpu-trends", "H100_SXM", "--start", str(end_s - 6 * 3600),
+                              "--end", str(end_s), "--step", "3600", "--raw").stdout)
+    with VastClient(emu.url, emu.api_key) as client:
+        ours = client.gpu_metrics_history("H100 SXM", start_epoch_s=end_s - 6 * 3600, end_epoch_s=end_s, step_s=3600)
+    rows = shown["H100 SXM"]["rows"]
+    assert [(r["timestamp"], r["rented_median"]) for r in rows] == [
+        (p.at_epoch_s, p.rented_median) for p in ours.points("H100 SXM")
+    ]
+    assert len(rows) == 7

@@ -25,6 +25,8 @@ THRESHOLDS_S: dict[str, float] = {
     "create_bids": 2.8,
     "unlist": 1.8,
     "remove_defjob": 1.2,
+    "gpu_metrics_current": 0.2,  # 5 requests/s
+    "gpu_metrics_history": 0.2,
     "bundles": 2.0,  # documented as "low_volume_burst", threshold 2: modelled as a plain minimum interval
 }
 

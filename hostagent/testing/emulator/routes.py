@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hostagent.testing.emulator import writes
+from hostagent.testing.emulator import metrics, writes
 from hostagent.testing.emulator.market import QueryError, search
 from hostagent.testing.emulator.state import DayEarnings, EmulatorState
 from hostagent.testing.emulator.wire import ApiError, Reply
@@ -161,6 +161,10 @@ ROUTES: tuple[Route, ...] = tuple(
         ("bundles", "POST", "/bundles", _bundles, True),
         ("bundles", "GET", "/bundles", _bundles, True),
         ("bundles", "PUT", "/search/asks", _bundles, True),
+        ("gpu_metrics_current", "GET", "/metrics/gpu/current", lambda s, c, _: metrics.current(s, c.query, c.now_s),
+         True),
+        ("gpu_metrics_history", "GET", "/metrics/gpu/history", lambda s, c, _: metrics.history(s, c.query, c.now_s),
+         True),
     )
 )
 
