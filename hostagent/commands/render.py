@@ -165,7 +165,8 @@ def _maint_job(view: StatusView) -> list[str]:
     if nxt is None:
         text = "no window configured in the next 35 days"
     else:
-        text = f"'{nxt['name']}' {when(nxt['start'])} → {when(nxt['end'])} ({nxt['category']})"
+        text = (f"'{nxt['name']}' {when(nxt['start'])} → {when(nxt['end'])} "
+                f"(whole hours, as Vast holds it; {nxt['category']})")
         text += " · ACTIVE NOW" if nxt["active"] else ""
     maint = doc["maintenance"]
     held = maint["vast_windows"]

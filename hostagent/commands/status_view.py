@@ -173,7 +173,8 @@ def _next_window(config: Config, now: datetime) -> NextWindow | None:
         return None
     w = windows[0]
     return {
-        "name": w.name, "start": w.start.isoformat(), "end": w.end.isoformat(), "category": w.category,
+        # the end Vast holds (whole hours): the window renters are told of
+        "name": w.name, "start": w.start.isoformat(), "end": w.vast_end.isoformat(), "category": w.category,
         "timezone": w.timezone, "active": w.start <= now < w.end,
     }
 

@@ -273,3 +273,7 @@ class History:
     first_seen_at: datetime | None = None  # the agent's first tick for this machine (idle decay when never rented)
     rentals_running: int = 0  # current_rentals_running at the previous tick (a rise = a new rental: decay anchor)
     unlisted_cause: str | None = None  # "health" or "maintenance": the UnlistMachine action's `cause`
+    # (start epoch s, whole hours sent) of each notice hostagent itself scheduled: Vast's cancel removes every
+    # window of the machine, so only when every window Vast holds is one of these may hostagent cancel.
+    maintenances_scheduled: tuple[tuple[float, float], ...] = ()
+    last_price_change_at: datetime | None = None  # the last published price move (one max_change step per reconcile_s)

@@ -21,7 +21,7 @@ import structlog
 from hostagent.config.model import Config
 from hostagent.core import health as core_health
 from hostagent.core import maintenance as core_maint
-from hostagent.core.actions import Action, CleanupMachine, ListMachine, UnlistMachine
+from hostagent.core.actions import Action, CancelMaint, CleanupMachine, ListMachine, ScheduleMaint, UnlistMachine
 from hostagent.core.model import HostSnapshot, MachineState, MarketSample, Plan, VastMaintenance
 from hostagent.core.plan import plan as make_plan
 from hostagent.errors import StateError, VastError
@@ -236,6 +236,10 @@ class Agent:
                 self.history.observe_listing_change(listed=False, cause=action.cause or "health")
             elif isinstance(action, ListMachine):
                 self.history.observe_listing_change(listed=True, price=action.listing.price_usd_per_gpu_hour)
+            elif isinstance(action, ScheduleMaint):  # ours: the only windows hostagent may ever cancel
+                self.history.observe_maint_scheduled(action.start_epoch_s, action.duration_h)
+            elif isinstance(action, CancelMaint):
+                self.history.observe_maints_cancelled()
         if outcome.machine_after is not None:  # read back after the writes: what Vast shows now
             self.machine = outcome.machine_after
             self._observe_machine(outcome.machine_after)

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
 from hostagent.core.health import HealthVerdict
+from hostagent.core.maintenance import is_record_of
 from hostagent.core.model import History, MachineState, VastMaintenance
 
 HISTORY_KEY = "history"
@@ -108,7 +109,19 @@ class HistoryKeeper:
         )
 
     def observe_maintenances(self, maintenances: list[VastMaintenance]) -> None:
-        self._set(vast_maintenances=tuple(maintenances))
+        """Vast's windows as read; a record of ours that Vast no longer holds (ended, cancelled) is dropped."""
+        kept = tuple(
+            rec for rec in self.history.maintenances_scheduled if any(is_record_of(v, rec) for v in maintenances)
+        )
+        self._set(vast_maintenances=tuple(maintenances), maintenances_scheduled=kept)
+
+    def observe_maint_scheduled(self, start_epoch_s: float, duration_h: float) -> None:
+        """A notice hostagent sent: a window it may cancel later (Vast holds `duration_h`, whole hours)."""
+        self._set(maintenances_scheduled=(*self.history.maintenances_scheduled, (start_epoch_s, duration_h)))
+
+    def observe_maints_cancelled(self) -> None:
+        """Vast's cancel removed every window hostagent could cancel: none of ours is left."""
+        self._set(maintenances_scheduled=())
 
     def observe_power(self, now: datetime) -> None:
         """The store's median over the window; a value that is not finite is never kept (nor saved as JSON)."""
