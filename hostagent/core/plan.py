@@ -34,6 +34,7 @@ from hostagent.core.model import (
 from hostagent.core.pricing import PriceDecision, price, usd
 
 END_DATE_TOLERANCE_S = 60.0
+STEP_SLACK = 0.9  # of reconcile_s: a price move closer than this to the last one is a second step in one cycle
 
 
 def _same(want: float, have: float | None) -> bool:
@@ -184,6 +185,19 @@ def remember(history: History, verdict: HealthVerdict, machine: MachineState, no
     )
 
 
+def step_held(history: History, now: datetime, config: Config) -> bool:
+    """The price moved less than one reconcile ago (a restart or a reload made a reconcile due at once).
+
+    A tenth of reconcile_s is slack: the scheduler starts a reconcile a little early or late, and a regular
+    cycle must still take its step.
+    """
+    moved = history.last_price_change_at
+    if moved is None:
+        return False
+    elapsed_s = (now - moved).total_seconds()
+    return 0.0 <= elapsed_s < STEP_SLACK * config.agent.reconcile_s
+
+
 def plan(  # noqa: PLR0917 - the team's agreed signature, positional like the other helpers
     snapshot: HostSnapshot,
     machine: MachineState,
@@ -194,7 +208,7 @@ def plan(  # noqa: PLR0917 - the team's agreed signature, positional like the ot
 ) -> Plan:
     """Decide the listing and the actions; raises nothing for valid config (see maintenance.expand)."""
     verdict = assess(snapshot, machine, config.health, now, history)
-    decision = price(config.pricing, machine, market, now, history)
+    decision = price(config.pricing, machine, market, now, history, step_held=step_held(history, now, config))
     maint = plan_maintenance(config.maintenance, machine, now, history, lookahead_s=config.agent.reconcile_s)
     listed, cause, why = _decide_listing(machine, verdict, maint, config, history)
     desired = _desired(config, decision, maint, listed)

@@ -235,7 +235,7 @@ class Agent:
             if isinstance(action, UnlistMachine):
                 self.history.observe_listing_change(listed=False, cause=action.cause or "health")
             elif isinstance(action, ListMachine):
-                self.history.observe_listing_change(listed=True, price=action.listing.price_usd_per_gpu_hour)
+                self.history.observe_listing_change(listed=True, price=action.listing.price_usd_per_gpu_hour, at=now)
             elif isinstance(action, ScheduleMaint):  # ours: the only windows hostagent may ever cancel
                 self.history.observe_maint_scheduled(action.start_epoch_s, action.duration_h)
             elif isinstance(action, CancelMaint):

@@ -129,11 +129,16 @@ class HistoryKeeper:
         if median_w is not None and math.isfinite(median_w):
             self._set(median_power_under_load_w=median_w)
 
-    def observe_listing_change(self, *, listed: bool, cause: str | None = None, price: float | None = None) -> None:
-        """After a write the agent made: remember that it unlisted, and why (so it may relist), or what it published."""
+    def observe_listing_change(
+        self, *, listed: bool, cause: str | None = None, price: float | None = None, at: datetime | None = None
+    ) -> None:
+        """After a write the agent made: remember that it unlisted, and why (so it may relist), or what it published
+        and when the price last moved (one max_change step per cycle, across restarts)."""
         if listed:
             self._set(unlisted_by_agent=False, unlisted_cause=None)
             if price is not None:
+                if at is not None and price != self.history.last_published_price_usd_per_gpu_hour:
+                    self._set(last_price_change_at=at)
                 self._set(last_published_price_usd_per_gpu_hour=price)
         else:
             self._set(unlisted_by_agent=True, unlisted_cause=cause)
