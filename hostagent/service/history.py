@@ -18,6 +18,7 @@ from typing import Protocol
 from hostagent.core.health import HealthVerdict
 from hostagent.core.maintenance import is_record_of
 from hostagent.core.model import History, MachineState, VastMaintenance
+from hostagent.core.occupancy import gpu_use
 
 HISTORY_KEY = "history"
 POWER_WINDOW = timedelta(days=7)  # median power under load over the last week of telemetry
@@ -74,10 +75,8 @@ def history_from_json(doc: Mapping[str, object]) -> History:
 
 
 def rented_gpu_count(machine: MachineState) -> int:
-    """GPUs in use by renters (or the default job): Vast's per-GPU occupancy codes, 'x' meaning free."""
-    if machine.gpu_occupancy:
-        return sum(1 for code in machine.gpu_occupancy.split() if code.lower() != "x")
-    return machine.num_gpus if machine.current_rentals_running > 0 else 0
+    """GPUs in use by renters, never the host's own default job (hostagent.core.occupancy)."""
+    return gpu_use(machine).renters
 
 
 class HistoryKeeper:
