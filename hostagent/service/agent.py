@@ -108,6 +108,7 @@ class Agent:
         self.health: HealthView | None = None
         self.outcome: ApplyOutcome | None = None
         self.problem: str | None = None  # the latest reason a reconcile could not run, for status
+        self._kept_stale: str | None = None  # the last "stale window kept" reason journaled (once, not every cycle)
 
     @holding_lock
     def set_config(self, config: Config) -> None:
@@ -172,8 +173,10 @@ class Agent:
         plan = make_plan(self.snapshot, machine, self._fresh_market(now), self.config, now, self.history.history)
         self.plan = plan
         self.history.adopt(plan.memory)
-        if plan.actions or extra:
+        kept = next((r.text for r in plan.reasons if r.step == "maintenance.keep_stale"), None)
+        if plan.actions or extra or kept not in (None, self._kept_stale):  # why a stale window stays: said once
             self._journal_decision(now, plan)
+        self._kept_stale = kept
         outcome = self.reconciler.apply(plan, machine, self.maints, now, extra=extra)
         self.outcome = outcome
         self._after_apply(outcome, now)

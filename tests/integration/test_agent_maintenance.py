@@ -75,6 +75,25 @@ def test_a_window_hostagent_did_not_schedule_is_never_cancelled(tmp_path: Path) 
         assert "maintenance.keep_stale" in decisions
 
 
+def test_why_a_stale_window_stays_is_journaled_once_even_when_nothing_else_changes(tmp_path: Path) -> None:
+    """The config drops our window while the operator's is held: one decision says why, not one per cycle."""
+    with world(tmp_path) as w:
+        _configure(w, "first", 2)
+        w.agent().tick(w.clock.now())
+        w.machine.maintenances.append(Maintenance(
+            id=9001, machine_id=w.machine.id, start_time=w.emu.now_s() + 5 * 86400.0, duration_hours=1.0,
+            category="power", created_at=w.emu.now_s(),
+        ))
+        w.config_path.write_text(CONFIG.format(url=w.emu.url, mode="enforce"))  # no window configured now
+        agent = w.agent()
+        for _ in range(3):
+            w.clock.advance(300)
+            agent.tick(w.clock.now())
+        kept = [e for e in agent.store.journal_entries(kind="decision") if "maintenance.keep_stale" in e.why]
+        assert len(kept) == 1
+        assert not [r for r in w.emu.requests if "cancel_maint" in r.path]
+
+
 def test_a_window_of_ours_the_config_dropped_is_cancelled_when_vast_holds_only_ours(tmp_path: Path) -> None:
     """With no foreign window, the cancel goes out and the configured window is notified again."""
     with world(tmp_path) as w:
