@@ -161,7 +161,9 @@ def run_demo(config: Config, workdir: Path, *, days: int, seed: int, out: TextIO
 def _earnings_report(sim: Simulation, out: TextIO) -> None:
     today = day_of(sim.now)
     summary = summarize(sim.agent.store, sim.machine_id, today, days=30)
-    occupancy = "n/a" if summary.occupancy is None else f"{summary.occupancy:.0%}"
+    occupancy = "n/a" if summary.occupancy is None else f"{summary.occupancy:.0%} (renters)"
+    if summary.default_job_share is not None:
+        occupancy += f", default job {summary.default_job_share:.0%}"
     realised = summary.realised_usd_per_gpu_hour
     print(f"\nearnings (stored from Vast's per-day report): today ${summary.today_usd:.2f}, "
           f"last 7 days ${summary.last_7d_usd:.2f} (GPU ${summary.gpu_usd:.2f}, storage ${summary.storage_usd:.2f}, "

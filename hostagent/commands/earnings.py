@@ -38,7 +38,9 @@ def _row(s: EarningsSummary) -> dict[str, object]:
         "bandwidth_usd": round(s.upload_usd + s.download_usd, 4), "sla_usd": round(s.sla_usd, 4),
         "total_usd": round(s.total_usd, 4),
         "rented_gpu_hours": round(s.rented_gpu_hours, 3), "offered_gpu_hours": round(s.offered_gpu_hours, 3),
-        "occupancy": None if occupancy is None else round(occupancy, 4),
+        "occupancy": None if occupancy is None else round(occupancy, 4),  # renters only, not the default job
+        "default_job_gpu_hours": round(s.default_job_gpu_hours, 3),
+        "default_job_share": None if s.default_job_share is None else round(s.default_job_share, 4),
         "realised_usd_per_gpu_hour": None if realised is None else round(realised, 4),
     }
 
@@ -66,7 +68,8 @@ def _rate(value: object) -> str:
 
 
 def render(doc: dict[str, Any]) -> str:
-    head = f"{'date':<10}  {'GPU':>9}  {'storage':>8}  {'bandwidth':>9}  {'total':>9}  {'occupancy':>9}  {'$/GPU-h':>7}"
+    head = (f"{'date':<10}  {'GPU':>9}  {'storage':>8}  {'bandwidth':>9}  {'total':>9}  {'occupancy':>9}  "
+            f"{'def. job':>9}  {'$/GPU-h':>7}")
     lines = [f"machine {doc['machine_id']}, {doc['first_date']} to {doc['last_date']} (UTC days)", head]
     rows = [*doc["days"], {"date": "total", **doc["totals"]}]
     for i, r in enumerate(rows):
@@ -74,8 +77,10 @@ def render(doc: dict[str, Any]) -> str:
             lines.append("-" * len(head))
         lines.append(
             f"{r['date']:<10}  {r['gpu_usd']:>9.2f}  {r['storage_usd']:>8.2f}  {r['bandwidth_usd']:>9.2f}  "
-            f"{r['total_usd']:>9.2f}  {_pct(r['occupancy']):>9}  {_rate(r['realised_usd_per_gpu_hour']):>7}"
+            f"{r['total_usd']:>9.2f}  {_pct(r['occupancy']):>9}  {_pct(r['default_job_share']):>9}  "
+            f"{_rate(r['realised_usd_per_gpu_hour']):>7}"
         )
+    lines.append("occupancy and $/GPU-h count renters only; 'def. job' is the host's own default job")
     return "\n".join(lines)
 
 

@@ -3,8 +3,9 @@
 list    the configured windows expanded over `--days` (35), then the windows Vast holds for the machine
         (read from Vast; when Vast cannot be read, the last ones the agent saw, from the state store).
 add     schedule a one-off notice with Vast now. An explicit operator command, so it writes in observe
-        mode too. The agent in enforce mode cancels Vast windows that are not in the config, so this
-        prints the `[[maintenance.windows]]` block to add unless the config already has the window.
+        mode too. The agent never cancels a window it did not schedule (Vast's cancel removes every window
+        of the machine); it plans around it, and this prints the `[[maintenance.windows]]` block to add
+        unless the config already has the window. Windows show as Vast holds them: whole hours.
 cancel  cancel the machine's windows on Vast (Vast's cancel removes every window of the machine; the
         agent schedules configured windows again when they come within `lead_time_h`).
 add and cancel ask first unless `--yes`, then go through the agent's one write path
@@ -117,9 +118,11 @@ def _list(config: Config, writes: OperatorWrites | None, days: int, offline: str
     from hostagent.service.apigate import ApiDeferred  # noqa: PLC0415
 
     windows = upcoming_windows(config.maintenance, _now(), timedelta(days=days))
-    print(f"configured (next {days} days, lead_time_h {config.maintenance.lead_time_h:g}):")
+    print(f"configured (next {days} days, lead_time_h {config.maintenance.lead_time_h:g}; "
+          "as Vast holds them, in whole hours):")
     for w in windows:
-        print(f"  {w.name:<20} {_fmt(w.start, w.end, w.timezone)}  {w.category}")
+        # As Vast will hold it: whole hours, so a fractional window shows its rounded-up end
+        print(f"  {w.name:<20} {_fmt(w.start, w.vast_end, w.timezone)}  {w.category}")
     if not windows:
         print("  none")
     machine_id = _machine_id(writes) if writes is not None else _recorded_machine_id(config)
@@ -241,11 +244,11 @@ def _add(config: Config, writes: OperatorWrites, args: argparse.Namespace) -> in
     as_vast = VastMaintenance(0, machine_id, window.start.timestamp(), hours, window.category)
     configured = upcoming_windows(config.maintenance, _now(), VAST_HORIZON)
     in_config = any(matches(as_vast, w) for w in configured)
-    print(f"machine {machine_id}: maintenance {_fmt(window.start, window.end, window.timezone)}, "
-          f"{hours:g} h notice, category {window.category}; renters are notified")
+    print(f"machine {machine_id}: maintenance {_fmt(window.start, window.vast_end, window.timezone)}, "
+          f"{hours:g} h notice (Vast keeps whole hours), category {window.category}; renters are notified")
     if not in_config:
-        print(f"NOTE: this window is not in the config. In enforce mode (now: {config.agent.mode}) the agent cancels "
-              "Vast windows that are not in its config at the next reconcile. Add this to the config too:\n\n"
+        print("NOTE: this window is not in the config. The agent never cancels it (it did not schedule it) and plans "
+              "around it (unlisted during it, offers end at its start). To make it part of the plan, add:\n\n"
               + _config_block(window) + "\n")
     if not _confirm("Send the notice to Vast now?", args.yes):
         print("nothing sent")

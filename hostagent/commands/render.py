@@ -165,7 +165,8 @@ def _maint_job(view: StatusView) -> list[str]:
     if nxt is None:
         text = "no window configured in the next 35 days"
     else:
-        text = f"'{nxt['name']}' {when(nxt['start'])} → {when(nxt['end'])} ({nxt['category']})"
+        text = (f"'{nxt['name']}' {when(nxt['start'])} → {when(nxt['end'])} "
+                f"(whole hours, as Vast holds it; {nxt['category']})")
         text += " · ACTIVE NOW" if nxt["active"] else ""
     maint = doc["maintenance"]
     held = maint["vast_windows"]
@@ -184,10 +185,12 @@ def _earnings(view: StatusView) -> list[str]:
     e = view["earnings"]
     occ = e["occupancy_30d"]
     occ_text = f"{occ * 100:.1f} %" if isinstance(occ, (int, float)) else "n/a"
+    job = e.get("default_job_share_30d")
+    job_text = f" (renters; default job {job * 100:.1f} %)" if isinstance(job, (int, float)) else ""
     days = e["days"]
     return [
         f"earnings  today {usd(e['today_usd'])} · 7 days {usd(e['last_7d_usd'])} · 30 days {usd(e['last_30d_usd'])} "
-        f"· occupancy {occ_text} · realised {usd(e['realised_usd_per_gpu_hour_30d'], '/GPU-h')}",
+        f"· occupancy {occ_text}{job_text} · realised {usd(e['realised_usd_per_gpu_hour_30d'], '/GPU-h')}",
         f"          {sparkline([d['usd'] for d in days])}  ({days[0]['date'] if days else ''} → today)",
     ]
 

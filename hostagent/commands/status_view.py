@@ -55,6 +55,7 @@ class EarningsView(TypedDict):
     last_7d_usd: float
     last_30d_usd: float
     occupancy_30d: float | None
+    default_job_share_30d: float | None
     realised_usd_per_gpu_hour_30d: float | None
     days: list[EarningsDayView]
 
@@ -143,18 +144,19 @@ def earnings_view(reader: StateReader, machine_id: int | None, today: int) -> Ea
     """Today, last 7 and 30 days (counted as hostagent.service.earnings.summarize counts them) and 30 daily totals."""
     first = today - SPARK_DAYS + 1
     totals: dict[int, tuple[float, float]] = {}
-    rented_s = offered_s = 0.0
+    rented_s = offered_s = default_job_s = default_job_usd = 0.0
     if machine_id is not None:
         totals = reader.earnings_totals(first, today, machine_id)
-        rented_s, offered_s = reader.occupancy_seconds(first, today, machine_id)
+        rented_s, offered_s, default_job_s, default_job_usd = reader.occupancy_seconds(first, today, machine_id)
     rented_h = rented_s / 3600.0
-    gpu_usd = sum(gpu for _total, gpu in totals.values())
+    gpu_usd = max(0.0, sum(gpu for _total, gpu in totals.values()) - default_job_usd)  # renters' GPU income
     return {
         "machine_id": machine_id,
         "today_usd": round(totals.get(today, (0.0, 0.0))[0], 2),
         "last_7d_usd": round(sum(t for d, (t, _g) in totals.items() if d >= today - 6), 2),
         "last_30d_usd": round(sum(t for t, _g in totals.values()), 2),
-        "occupancy_30d": round(rented_s / offered_s, 4) if offered_s > 0 else None,
+        "occupancy_30d": round(rented_s / offered_s, 4) if offered_s > 0 else None,  # renters only
+        "default_job_share_30d": round(default_job_s / offered_s, 4) if offered_s > 0 else None,
         "realised_usd_per_gpu_hour_30d": round(gpu_usd / rented_h, 4) if rented_h > 0 else None,
         "days": [
             {"date": _date(d), "usd": round(totals.get(d, (0.0, 0.0))[0], 2)} for d in range(first, today + 1)
@@ -173,7 +175,8 @@ def _next_window(config: Config, now: datetime) -> NextWindow | None:
         return None
     w = windows[0]
     return {
-        "name": w.name, "start": w.start.isoformat(), "end": w.end.isoformat(), "category": w.category,
+        # the end Vast holds (whole hours): the window renters are told of
+        "name": w.name, "start": w.start.isoformat(), "end": w.vast_end.isoformat(), "category": w.category,
         "timezone": w.timezone, "active": w.start <= now < w.end,
     }
 

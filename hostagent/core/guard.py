@@ -97,7 +97,8 @@ def min_bid_price(cfg: MinBidConfig, history: History) -> tuple[float | None, li
 
 
 def guard_rails(
-    guard: GuardConfig, machine: MachineState, history: History, target: float, min_bid: float | None
+    guard: GuardConfig, machine: MachineState, history: History, target: float, min_bid: float | None,
+    *, step_held: bool = False,
 ) -> tuple[float, list[Reason]]:
     """Floor/ceiling, then the largest change per cycle, then never below the min bid, then no flapping.
 
@@ -119,14 +120,14 @@ def guard_rails(
     reference = known_price(history.last_published_price_usd_per_gpu_hour) or known_price(machine.listed_gpu_cost)
     low, high = floor, ceiling  # the max-change band, within the bounds
     if reference is not None:
-        step = reference * guard.max_change_pct / 100.0
+        # One step per cycle: a price that moved less than one reconcile ago (a restart, a reload) holds still.
+        step = 0.0 if step_held else reference * guard.max_change_pct / 100.0
         low, high = clamp(reference - step, bounds), clamp(reference + step, bounds)
         limited = min(max(price, low), high)
         if abs(limited - price) > 1e-12:
-            reasons.append(Reason(
-                "guard.max_change",
-                f"{usd(price)} limited to {usd(limited)}: at most {guard.max_change_pct:g}% from {usd(reference)}",
-            ))
+            per = ("no second step: the price moved less than one reconcile_s ago" if step_held
+                   else f"at most {guard.max_change_pct:g}% from {usd(reference)}")
+            reasons.append(Reason("guard.max_change", f"{usd(price)} limited to {usd(limited)}: {per}"))
             price = limited
     if min_bid is not None and price < min_bid:
         raised = max(price, min(min_bid, high))

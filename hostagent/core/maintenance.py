@@ -35,6 +35,11 @@ class ConcreteWindow:
     def duration_h(self) -> float:
         return (self.end - self.start).total_seconds() / 3600.0
 
+    @property
+    def vast_end(self) -> datetime:
+        """The end of the window as Vast holds it: the start plus the whole hours hostagent sends."""
+        return self.start + timedelta(hours=vast_duration_h(self))
+
     def local_text(self) -> str:
         local = self.start.astimezone(ZoneInfo(self.timezone))
         return f"'{self.name}' {local:%Y-%m-%d %H:%M} {self.timezone} ({self.start:%Y-%m-%d %H:%M} UTC)"
@@ -128,26 +133,62 @@ def cancel_notices(machine_id: int, why: str, ids: tuple[int, ...] = ()) -> Canc
     return CancelMaint(machine_id, why, ids)
 
 
+def is_record_of(vast: VastMaintenance, record: tuple[float, float]) -> bool:
+    """The window Vast holds for a notice hostagent sent: (start epoch s, whole hours sent)."""
+    start_s, hours = record
+    return abs(vast.start_time - start_s) <= MATCH_START_S and abs(vast.duration_hours - hours) < 0.01
+
+
+def scheduled_by_us(vast: VastMaintenance, history: History) -> bool:
+    """A window Vast holds that hostagent scheduled itself."""
+    return any(is_record_of(vast, record) for record in history.maintenances_scheduled)
+
+
+def foreign_windows(machine_id: int, history: History) -> list[VastMaintenance]:
+    """Windows of the machine that hostagent did not schedule: the operator's, or Vast's own."""
+    return [v for v in history.vast_maintenances if v.machine_id == machine_id and not scheduled_by_us(v, history)]
+
+
+def _as_window(vast: VastMaintenance) -> ConcreteWindow:
+    start = datetime.fromtimestamp(vast.start_time, tz=timezone.utc)
+    end = datetime.fromtimestamp(vast.end_time, tz=timezone.utc)
+    return ConcreteWindow(f"Vast window {vast.id}", start, end, vast.category)
+
+
 def _notices(
     cfg: MaintenanceConfig, windows: list[ConcreteWindow], machine: MachineState, now: datetime, history: History
 ) -> tuple[list[Action], list[Reason]]:
-    """Cancel Vast windows the config no longer has (which removes ALL of the machine's), then notify what is due."""
-    ours = [v for v in history.vast_maintenances if v.machine_id == machine.id]
-    strays = [v for v in ours if v.start_time > now.timestamp() and not any(matches(v, w) for w in windows)]
+    """Cancel our Vast windows the config no longer has, then notify what is due.
+
+    Vast's cancel removes EVERY window of the machine, so it is sent only when every window Vast holds is
+    one hostagent scheduled; with a foreign window there, our stale one is kept (renters were told of a
+    window that will not happen: harmless, and it ends by itself).
+    """
+    held = [v for v in history.vast_maintenances if v.machine_id == machine.id]
+    strays = [v for v in held if v.start_time > now.timestamp() and not any(matches(v, w) for w in windows)
+              and scheduled_by_us(v, history)]
+    foreign = [v for v in held if not scheduled_by_us(v, history)]
     actions: list[Action] = []
     reasons: list[Reason] = []
-    if strays:
+    if strays and foreign:
+        text = (f"Vast holds {len(strays)} window(s) hostagent scheduled that the config no longer has "
+                f"(ids {', '.join(str(v.id) for v in strays)}), but also {len(foreign)} it did not schedule "
+                f"(ids {', '.join(str(v.id) for v in foreign)}): cancelling would remove those too, so the stale "
+                "notice stays (harmless: the machine is listed as planned)")
+        reasons.append(Reason("maintenance.keep_stale", text))
+    elif strays:
         ids = tuple(sorted(v.id for v in strays))
-        text = (f"Vast holds {len(strays)} window(s) not in the config (ids {', '.join(map(str, ids))}); "
-                "cancelling removes every window of the machine, due ones are scheduled again")
+        text = (f"Vast holds {len(strays)} window(s) not in the config (ids {', '.join(map(str, ids))}), all "
+                "scheduled by hostagent; cancelling removes every window of the machine, due ones are scheduled again")
         actions.append(cancel_notices(machine.id, text, ids))
         reasons.append(Reason("maintenance.cancel", text))
-        ours = []
+        held = []
     lead = timedelta(hours=cfg.lead_time_h)
     for window in windows:
-        if not now < window.start <= now + lead or any(matches(v, window) for v in ours):
+        if not now < window.start <= now + lead or any(matches(v, window) for v in held):
             continue
-        text = f"window {window.local_text()} is within lead_time_h {cfg.lead_time_h:g}: notify renters"
+        text = (f"window {window.local_text()} is within lead_time_h {cfg.lead_time_h:g}: notify renters; "
+                f"Vast holds it {window.start:%Y-%m-%d %H:%M} → {window.vast_end:%Y-%m-%d %H:%M} UTC (whole hours)")
         actions.append(schedule_notice(window, machine.id, text))
         reasons.append(Reason("maintenance.notice", text))
     return actions, reasons
@@ -174,8 +215,13 @@ def plan_maintenance(
     """
     windows = upcoming_windows(cfg, now, VAST_HORIZON)
     actions, reasons = _notices(cfg, windows, machine, now, history)
-    active = next((w for w in windows if w.start <= now < w.end), None)
-    coming = next((w for w in windows if w.start > now), None)
+    # A window someone else had Vast hold is planned around like ours: unlisted during it, no contract into it.
+    others = [_as_window(v) for v in foreign_windows(machine.id, history)
+              if 0.0 <= v.start_time < v.end_time <= MAX_EPOCH_S  # a number from outside that is no time: ignored
+              and v.end_time > now.timestamp() and not any(matches(v, w) for w in windows)]
+    planned = sorted([*windows, *others], key=lambda w: (w.start, w.name))
+    active = next((w for w in planned if w.start <= now < w.end), None)
+    coming = next((w for w in planned if w.start > now), None)
     warnings: list[str] = []
     unlist = False
     if active is not None:

@@ -345,3 +345,7 @@ class History:
     # plans keep the min bid at or below it instead of sending the refused write again every reconcile.
     vast_min_bid_max_usd_per_gpu_hour: float | None = None
     vast_min_bid_max_seen_at: datetime | None = None
+    # (start epoch s, whole hours sent) of each notice hostagent itself scheduled: Vast's cancel removes every
+    # window of the machine, so only when every window Vast holds is one of these may hostagent cancel.
+    maintenances_scheduled: tuple[tuple[float, float], ...] = ()
+    last_price_change_at: datetime | None = None  # the last published price move (one max_change step per reconcile_s)

@@ -38,6 +38,7 @@ SECONDS_PER_DAY = 86400.0
 # Vast moves a `duration` offer's end date once a day, so between two moves it lags now + duration by up to
 # a day; a maintenance window is taken as inside the horizon a day early, so no roll carries the end past it.
 DURATION_ROLL_S = SECONDS_PER_DAY
+STEP_SLACK = 0.9  # of reconcile_s: a price move closer than this to the last one is a second step in one cycle
 
 
 def _same(want: float, have: float | None) -> bool:
@@ -250,6 +251,19 @@ def remember(history: History, verdict: HealthVerdict, machine: MachineState, no
     )
 
 
+def step_held(history: History, now: datetime, config: Config) -> bool:
+    """The price moved less than one reconcile ago (a restart or a reload made a reconcile due at once).
+
+    A tenth of reconcile_s is slack: the scheduler starts a reconcile a little early or late, and a regular
+    cycle must still take its step.
+    """
+    moved = history.last_price_change_at
+    if moved is None:
+        return False
+    elapsed_s = (now - moved).total_seconds()
+    return 0.0 <= elapsed_s < STEP_SLACK * config.agent.reconcile_s
+
+
 def plan(  # noqa: PLR0917 - the team's agreed signature, positional like the other helpers
     snapshot: HostSnapshot,
     machine: MachineState,
@@ -260,7 +274,7 @@ def plan(  # noqa: PLR0917 - the team's agreed signature, positional like the ot
 ) -> Plan:
     """Decide the listing and the actions; raises nothing for valid config (see maintenance.expand)."""
     verdict = assess(snapshot, machine, config.health, now, history)
-    decision = price(config.pricing, machine, market, now, history)
+    decision = price(config.pricing, machine, market, now, history, step_held=step_held(history, now, config))
     maint = plan_maintenance(config.maintenance, machine, now, history, lookahead_s=config.agent.reconcile_s)
     listed, cause, why = _decide_listing(machine, verdict, maint, config, history)
     desired, horizon = _desired(config, decision, maint, listed, now)

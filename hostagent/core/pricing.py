@@ -152,9 +152,13 @@ def idle_decay_price(
 
 
 def price(
-    cfg: PricingConfig, machine: MachineState, sample: MarketSample | None, now: datetime, history: History
+    cfg: PricingConfig, machine: MachineState, sample: MarketSample | None, now: datetime, history: History,
+    *, step_held: bool = False,
 ) -> PriceDecision:
-    """Compose every step in the documented order and return the price, the target and the min bid."""
+    """Compose every step in the documented order and return the price, the target and the min bid.
+
+    `step_held`: the price moved less than one reconcile ago (a restart or reload): no second step now.
+    """
     base = cfg.base_for(machine.gpu_name)
     source = "pricing.models" if any(name == machine.gpu_name for name, _ in cfg.models) else "default"
     reasons = [Reason("base", f"{machine.gpu_name}: {usd(base)} ({source})")]
@@ -167,7 +171,7 @@ def price(
     reasons.append(why)
     bid, bid_reasons = min_bid_price(cfg.min_bid, history)
     reasons.extend(bid_reasons)
-    final, guards = guard_rails(cfg.guard, machine, history, target, bid)
+    final, guards = guard_rails(cfg.guard, machine, history, target, bid, step_held=step_held)
     reasons.extend(guards)
     if bid is not None and bid > final:
         # The guard raises the price toward the bid by at most max_change_pct; meanwhile the bid follows the price.

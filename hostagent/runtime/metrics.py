@@ -28,6 +28,7 @@ from prometheus_client.registry import Collector
 
 from hostagent import __version__
 from hostagent.core.model import GpuHealth, GpuReading, HostSnapshot, MachineState
+from hostagent.core.occupancy import gpu_use
 from hostagent.runtime.metrics_server import MetricsServer, serve
 
 __all__ = ["GPU_LABELS", "Metrics", "MetricsServer", "serve"]
@@ -81,6 +82,9 @@ MACHINE_VALUES: tuple[tuple[str, str, MachineGetter], ...] = (
     ("hostagent_rentals_running", "Rentals running on the machine.", lambda m: m.current_rentals_running),
     ("hostagent_rentals_on_demand", "On-demand rentals running on the machine.", lambda m: m.current_rentals_on_demand),
     ("hostagent_machine_gpus", "GPUs Vast counts in the machine.", lambda m: m.num_gpus),
+    ("hostagent_gpus_rented", "GPUs rented by others (on-demand and bids; not the default job).",
+     lambda m: gpu_use(m).renters),
+    ("hostagent_gpus_default_job", "GPUs running the host's own default job.", lambda m: gpu_use(m).default_job),
     ("hostagent_offer_end_timestamp_seconds", "When the offer expires (epoch s).", lambda m: m.end_date),
     ("hostagent_contract_end_timestamp_seconds", "Latest running contract end (epoch s).", lambda m: m.client_end_date),
     ("hostagent_machine_reliability", "Vast's reliability score (0..1).", lambda m: m.reliability),

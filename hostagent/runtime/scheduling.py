@@ -48,6 +48,10 @@ class ClockJob(schedule.Job):
         """Make the job run at the next `run_pending` (a start-up cycle, or health that just turned bad)."""
         self.next_run = self._mono_now()
 
+    def due_in(self, seconds: float) -> None:
+        """Make the job's next run `seconds` from now (a cadence that continues from before a restart)."""
+        self.next_run = self._mono_now() + dt.timedelta(seconds=max(0.0, seconds))
+
 
 class ClockScheduler(schedule.Scheduler):
     def __init__(self, clock: Clock) -> None:

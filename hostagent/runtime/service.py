@@ -2,7 +2,8 @@
 
 A `ClockScheduler` (a `schedule.Scheduler` instance on the injected clock) drives telemetry every
 `agent.tick_s`, plan + reconcile every `agent.reconcile_s`, the market refresh every
-`pricing.market.refresh_s`, cleanup every `cleanup.every_h` and earnings every `earnings.every_h`.
+`pricing.market.refresh_s`, cleanup every `cleanup.every_h` and earnings every `earnings.every_h`; these three go
+on from their last run kept in the state store (service/cadence.py), so no restart or reload repeats them.
 Health that turns bad between reconciles makes the reconcile due at once (unlist without waiting).
 
 Two threads, so telemetry never waits on Vast. The main thread keeps the signals, the scheduler, the
@@ -39,6 +40,7 @@ from hostagent.runtime.scheduling import ClockJob, ClockScheduler
 from hostagent.runtime.sdnotify import Notifier
 from hostagent.runtime.vastworker import VastWorker
 from hostagent.service.agent import Agent
+from hostagent.service.cadence import Cadences
 
 log = structlog.get_logger(__name__)
 
@@ -77,6 +79,7 @@ class Service:
         self.stop_requested = False
         self.reload_requested = False
         self.scheduler = ClockScheduler(clock)
+        self.cadences = Cadences(agent.store)
         self._reconcile_job: ClockJob | None = None
         self._last_ping = float("-inf")
         self.cycles = 0
@@ -107,17 +110,21 @@ class Service:
             (cfg.agent.reconcile_s, vast, self.reconcile),
             (STORE_MAINTAIN_S, local, self.maintain_store),
         ]
-        if cfg.pricing.market.enabled:
-            jobs.append((cfg.pricing.market.refresh_s, vast, self.market))
-        if cfg.cleanup.enabled:
-            jobs.append((cfg.cleanup.every_h * 3600.0, vast, self.cleanup))
-        if cfg.earnings.enabled:
-            jobs.append((cfg.earnings.every_h * 3600.0, vast, self.earnings))
+        slow = self._slow_jobs()  # name, interval, job: their last run is kept in the state store
+        jobs += [(every_s, vast, fn) for _, every_s, fn in slow]
+        remaining = {fn: self.cadences.remaining_or_now(name, every_s, self.clock.now()) for name, every_s, fn in slow}
         for interval_s, runner, fn in jobs:
             job = self.scheduler.every(interval_s).seconds.do(runner, fn)
-            job.due_now()
+            job.due_in(remaining.get(fn, 0.0))  # the slow jobs go on from their last run, in any process
             if fn == self.reconcile:
                 self._reconcile_job = job
+
+    def _slow_jobs(self) -> list[tuple[str, float, Callable[[], None]]]:
+        cfg, clock = self.agent.config, self.clock
+        wanted = [("market", cfg.pricing.market.enabled, cfg.pricing.market.refresh_s, self.market),
+                  ("cleanup", cfg.cleanup.enabled, cfg.cleanup.every_h * 3600.0, self.cleanup),
+                  ("earnings", cfg.earnings.enabled, cfg.earnings.every_h * 3600.0, self.earnings)]
+        return [(name, every_s, self.cadences.job(name, every_s, clock, fn)) for name, on, every_s, fn in wanted if on]
 
     def _guarded(self, fn: Callable[[], None]) -> None:
         """One job; a stop request skips it, and no failure of one job stops the loop."""
@@ -159,12 +166,15 @@ class Service:
         if outcome is not None and (outcome.sent or outcome.failed):
             log.info("reconciled", sent=len(outcome.sent), failed=len(outcome.failed), skipped=len(outcome.skipped))
 
-    def market(self) -> None:
-        self.agent.refresh_market(self.clock.now())
+    def market(self) -> bool:
+        now = self.clock.now()
+        self.agent.refresh_market(now)
+        return self.agent.market_sample is not None and self.agent.market_sample.taken_at == now
 
-    def cleanup(self) -> None:
+    def cleanup(self) -> bool:
         deleted = self.agent.cleanup(self.clock.now())
         log.info("cleanup_done", deleted_contracts=deleted)
+        return deleted is not None
 
     def maintain_store(self) -> None:
         agent_cfg = self.agent.config.agent
@@ -177,17 +187,19 @@ class Service:
         except StateError as exc:
             log.error("store_maintain_failed", error=str(exc))
 
-    def earnings(self) -> None:
-        self.agent.fetch_earnings(self.clock.now())
+    def earnings(self) -> bool:
+        return self.agent.fetch_earnings(self.clock.now()) is not None
 
     # ---- the loop -------------------------------------------------------------------------------
 
     def run_once(self) -> int:
         """One full cycle (telemetry, market, reconcile with maintenance, cleanup, earnings), then exit."""
+        slow = {name: fn for name, _, fn in self._slow_jobs()}  # each only when due (cron: every few minutes)
         steps: list[Callable[[], None]] = [self.telemetry]
-        if self.agent.config.pricing.market.enabled:
-            steps.append(self.market)
-        steps += [self.reconcile, self.cleanup, self.earnings, self.maintain_store]
+        steps += [slow[name] for name in ("market",) if name in slow]
+        steps.append(self.reconcile)
+        steps += [slow[name] for name in ("cleanup", "earnings") if name in slow]
+        steps.append(self.maintain_store)
         for step in steps:
             self._guarded(step)  # on this thread, in this order: no worker for --once
         return 0

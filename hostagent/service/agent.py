@@ -21,7 +21,7 @@ import structlog
 from hostagent.config.model import Config
 from hostagent.core import health as core_health
 from hostagent.core import maintenance as core_maint
-from hostagent.core.actions import Action, CleanupMachine, ListMachine, UnlistMachine
+from hostagent.core.actions import Action, CancelMaint, CleanupMachine, ListMachine, ScheduleMaint, UnlistMachine
 from hostagent.core.model import HostSnapshot, MachineState, MarketSample, Plan, VastMaintenance
 from hostagent.core.plan import plan as make_plan
 from hostagent.errors import StateError, VastError
@@ -110,6 +110,7 @@ class Agent:
         self.health: HealthView | None = None
         self.outcome: ApplyOutcome | None = None
         self.problem: str | None = None  # the latest reason a reconcile could not run, for status
+        self._kept_stale: str | None = None  # the last "stale window kept" reason journaled (once, not every cycle)
 
     @holding_lock
     def set_config(self, config: Config) -> None:
@@ -176,8 +177,10 @@ class Agent:
         plan = make_plan(self.snapshot, machine, self._fresh_market(now), self.config, now, self.history.history)
         self.plan = plan
         self.history.adopt(plan.memory)
-        if plan.actions or extra:
+        kept = next((r.text for r in plan.reasons if r.step == "maintenance.keep_stale"), None)
+        if plan.actions or extra or kept not in (None, self._kept_stale):  # why a stale window stays: said once
             self._journal_decision(now, plan)
+        self._kept_stale = kept
         outcome = self.reconciler.apply(plan, machine, self.maints, now, extra=extra)
         self.outcome = outcome
         self._after_apply(outcome, now)
@@ -239,7 +242,11 @@ class Agent:
             if isinstance(action, UnlistMachine):
                 self.history.observe_listing_change(listed=False, cause=action.cause or "health")
             elif isinstance(action, ListMachine):
-                self.history.observe_listing_change(listed=True, price=action.listing.price_usd_per_gpu_hour)
+                self.history.observe_listing_change(listed=True, price=action.listing.price_usd_per_gpu_hour, at=now)
+            elif isinstance(action, ScheduleMaint):  # ours: the only windows hostagent may ever cancel
+                self.history.observe_maint_scheduled(action.start_epoch_s, action.duration_h)
+            elif isinstance(action, CancelMaint):
+                self.history.observe_maints_cancelled()
         if outcome.min_bid_cap_usd_per_gpu_hour is not None:  # the next plans keep the min bid under it
             self.history.observe_min_bid_cap(outcome.min_bid_cap_usd_per_gpu_hour, now)
             log.warning("vast_min_bid_cap", max_usd_per_gpu_hour=outcome.min_bid_cap_usd_per_gpu_hour,

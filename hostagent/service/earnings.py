@@ -1,10 +1,12 @@
 """Earnings: fetched from Vast per day and machine, stored, and summarised from the store.
 
-Realised $/GPU-hour is GPU income divided by the GPU-hours renters actually used; occupancy is the
-share of offered GPU-hours that were rented. Both need the rented GPU count over time, which Vast's
-earnings do not give: the agent samples it at each reconcile (`record_occupancy`) into per-day
-counters in the store's key/value memory (`occupancy:<day>:<machine_id>`). `summarize` reads only
-the store, so `hostagent status` and `hostagent earnings` reuse it without calling Vast.
+Realised $/GPU-hour is renters' GPU income divided by the GPU-hours renters actually used; occupancy is
+the share of offered GPU-hours that were rented. Renters only: the host's own default job is counted
+apart (`default_job_gpu_s`, and its GPU-hours at its bid in `default_job_usd`, which Vast's GPU income
+includes; hostagent.core.occupancy), so an idle machine running its default job shows 0 %. Both need the
+rented GPU count over time, which Vast's earnings do not give: the agent samples it at each reconcile
+(`record_occupancy`) into per-day counters in the store's key/value memory (`occupancy:<day>:<machine_id>`).
+`summarize` reads only the store, so `hostagent status` and `hostagent earnings` reuse it without calling Vast.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Protocol, TypeVar
 import structlog
 
 from hostagent.core.model import EarningsDay, EarningsReport, MachineState
-from hostagent.service.history import rented_gpu_count
+from hostagent.core.occupancy import gpu_use
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -59,6 +61,8 @@ class EarningsSummary:
     last_30d_usd: float
     rented_gpu_hours: float
     offered_gpu_hours: float
+    default_job_gpu_hours: float = 0.0  # GPU-hours the host's own default job ran: not rented, not in occupancy
+    default_job_usd: float = 0.0  # what Vast counts for it in GPU income (its GPU-hours at its bid): not renters'
 
     @property
     def total_usd(self) -> float:
@@ -71,7 +75,13 @@ class EarningsSummary:
 
     @property
     def realised_usd_per_gpu_hour(self) -> float | None:
-        return self.gpu_usd / self.rented_gpu_hours if self.rented_gpu_hours > 0 else None
+        renters_usd = max(0.0, self.gpu_usd - self.default_job_usd)
+        return renters_usd / self.rented_gpu_hours if self.rented_gpu_hours > 0 else None
+
+    @property
+    def default_job_share(self) -> float | None:
+        """The default job's share of the GPU-hours the agent watched (0..1), None before any sample."""
+        return self.default_job_gpu_hours / self.offered_gpu_hours if self.offered_gpu_hours > 0 else None
 
 
 def day_of(when: datetime) -> int:
@@ -92,21 +102,28 @@ def record_occupancy(store: EarningsStore, machine: MachineState, now: datetime,
     key = _occupancy_key(day_of(now), machine.id)
     raw = store.get(key)
     counters = raw if isinstance(raw, dict) else {}
-    rented = float(counters.get("rented_gpu_s", 0.0)) + rented_gpu_count(machine) * interval_s
+    use = gpu_use(machine)
+    rented = float(counters.get("rented_gpu_s", 0.0)) + use.renters * interval_s
     offered = float(counters.get("offered_gpu_s", 0.0)) + machine.num_gpus * interval_s
-    store.put(key, {"rented_gpu_s": rented, "offered_gpu_s": offered})
+    default_job = float(counters.get("default_job_gpu_s", 0.0)) + use.default_job * interval_s
+    bid_usd = use.default_job * interval_s / 3600.0 * (machine.bid_gpu_cost or 0.0)
+    default_job_usd = float(counters.get("default_job_usd", 0.0)) + bid_usd
+    store.put(key, {"rented_gpu_s": rented, "offered_gpu_s": offered, "default_job_gpu_s": default_job,
+                    "default_job_usd": default_job_usd})
 
 
 def summarize(store: EarningsStore, machine_id: int, today: int, days: int = 30) -> EarningsSummary:
     """Totals over the `days` days ending `today` (inclusive), from the store only."""
     first = today - days + 1
     rows = store.earnings(first, today, machine_id)
-    rented_s = offered_s = 0.0
+    rented_s = offered_s = default_job_s = default_job_usd = 0.0
     for day in range(first, today + 1):
         raw = store.get(_occupancy_key(day, machine_id))
         if isinstance(raw, dict):
             rented_s += float(raw.get("rented_gpu_s", 0.0))
             offered_s += float(raw.get("offered_gpu_s", 0.0))
+            default_job_s += float(raw.get("default_job_gpu_s", 0.0))
+            default_job_usd += float(raw.get("default_job_usd", 0.0))
 
     def since(first_day: int) -> float:
         return sum(r.total_usd for r in rows if r.day >= first_day)
@@ -124,6 +141,8 @@ def summarize(store: EarningsStore, machine_id: int, today: int, days: int = 30)
         last_30d_usd=since(today - 29),
         rented_gpu_hours=rented_s / 3600.0,
         offered_gpu_hours=offered_s / 3600.0,
+        default_job_gpu_hours=default_job_s / 3600.0,
+        default_job_usd=default_job_usd,
     )
 
 

@@ -16,7 +16,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
 from hostagent.core.health import HealthVerdict
+from hostagent.core.maintenance import is_record_of
 from hostagent.core.model import History, MachineState, VastMaintenance
+from hostagent.core.occupancy import gpu_use
 
 HISTORY_KEY = "history"
 POWER_WINDOW = timedelta(days=7)  # median power under load over the last week of telemetry
@@ -73,10 +75,8 @@ def history_from_json(doc: Mapping[str, object]) -> History:
 
 
 def rented_gpu_count(machine: MachineState) -> int:
-    """GPUs in use by renters (or the default job): Vast's per-GPU occupancy codes, 'x' meaning free."""
-    if machine.gpu_occupancy:
-        return sum(1 for code in machine.gpu_occupancy.split() if code.lower() != "x")
-    return machine.num_gpus if machine.current_rentals_running > 0 else 0
+    """GPUs in use by renters, never the host's own default job (hostagent.core.occupancy)."""
+    return gpu_use(machine).renters
 
 
 class HistoryKeeper:
@@ -108,7 +108,19 @@ class HistoryKeeper:
         )
 
     def observe_maintenances(self, maintenances: list[VastMaintenance]) -> None:
-        self._set(vast_maintenances=tuple(maintenances))
+        """Vast's windows as read; a record of ours that Vast no longer holds (ended, cancelled) is dropped."""
+        kept = tuple(
+            rec for rec in self.history.maintenances_scheduled if any(is_record_of(v, rec) for v in maintenances)
+        )
+        self._set(vast_maintenances=tuple(maintenances), maintenances_scheduled=kept)
+
+    def observe_maint_scheduled(self, start_epoch_s: float, duration_h: float) -> None:
+        """A notice hostagent sent: a window it may cancel later (Vast holds `duration_h`, whole hours)."""
+        self._set(maintenances_scheduled=(*self.history.maintenances_scheduled, (start_epoch_s, duration_h)))
+
+    def observe_maints_cancelled(self) -> None:
+        """Vast's cancel removed every window hostagent could cancel: none of ours is left."""
+        self._set(maintenances_scheduled=())
 
     def observe_power(self, now: datetime) -> None:
         """The store's median over the window; a value that is not finite is never kept (nor saved as JSON)."""
@@ -116,11 +128,16 @@ class HistoryKeeper:
         if median_w is not None and math.isfinite(median_w):
             self._set(median_power_under_load_w=median_w)
 
-    def observe_listing_change(self, *, listed: bool, cause: str | None = None, price: float | None = None) -> None:
-        """After a write the agent made: remember that it unlisted, and why (so it may relist), or what it published."""
+    def observe_listing_change(
+        self, *, listed: bool, cause: str | None = None, price: float | None = None, at: datetime | None = None
+    ) -> None:
+        """After a write the agent made: remember that it unlisted, and why (so it may relist), or what it published
+        and when the price last moved (one max_change step per cycle, across restarts)."""
         if listed:
             self._set(unlisted_by_agent=False, unlisted_cause=None)
             if price is not None:
+                if at is not None and price != self.history.last_published_price_usd_per_gpu_hour:
+                    self._set(last_price_change_at=at)
                 self._set(last_published_price_usd_per_gpu_hour=price)
         else:
             self._set(unlisted_by_agent=True, unlisted_cause=cause)

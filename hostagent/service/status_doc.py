@@ -70,6 +70,8 @@ class Window(Protocol):
     @property
     def end(self) -> datetime: ...
     @property
+    def vast_end(self) -> datetime: ...
+    @property
     def category(self) -> str: ...
 
 
@@ -150,7 +152,7 @@ def _maintenance(windows: Sequence[Window], machine: MachineState | None, histor
     runs_into = bool(upcoming and latest_end and latest_end > upcoming.start.timestamp())
     return {
         "next": None if upcoming is None else {
-            "name": upcoming.name, "start": _at(upcoming.start), "end": _at(upcoming.end),
+            "name": upcoming.name, "start": _at(upcoming.start), "end": _at(upcoming.vast_end),  # as Vast holds it
             "category": upcoming.category,
         },
         "vast_windows": [

@@ -75,15 +75,17 @@ class StateReader:
         )
         return {int(r[0]): (float(r[1]), float(r[2])) for r in rows}
 
-    def occupancy_seconds(self, first_day: int, last_day: int, machine_id: int) -> tuple[float, float]:
-        """(rented GPU-seconds, offered GPU-seconds) over the days, from hostagent.service.earnings' counters."""
-        rented = offered = 0.0
+    def occupancy_seconds(self, first_day: int, last_day: int, machine_id: int) -> tuple[float, float, float, float]:
+        """(rented, offered, default-job GPU-seconds, default-job USD) over the days (hostagent.service.earnings)."""
+        rented = offered = default_job = default_job_usd = 0.0
         for day in range(first_day, last_day + 1):
             raw = self.get(f"occupancy:{day}:{machine_id}")
             if isinstance(raw, dict):
                 rented += float(raw.get("rented_gpu_s", 0.0))
                 offered += float(raw.get("offered_gpu_s", 0.0))
-        return rented, offered
+                default_job += float(raw.get("default_job_gpu_s", 0.0))
+                default_job_usd += float(raw.get("default_job_usd", 0.0))
+        return rented, offered, default_job, default_job_usd
 
 
 def _iso(epoch_s: float | None) -> str | None:

@@ -212,7 +212,7 @@ class Simulation:
         yield Event(
             self.clock.now(), "earnings",
             f"earnings fetched: today ${summary.today_usd:.2f}, last 7 days ${summary.last_7d_usd:.2f}"
-            + (f", occupancy {summary.occupancy:.0%}" if summary.occupancy is not None else ""),
+            + (f", occupancy {summary.occupancy:.0%} (renters)" if summary.occupancy is not None else ""),
         )
 
     def writes(self) -> list[tuple[datetime, str, RecordedRequest]]:

@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 from agent_env import world
 
+from hostagent.commands.status_view import earnings_view
+from hostagent.runtime.metrics import Metrics
 from hostagent.service.earnings import day_of, summarize
+from hostagent.store.reader import StateReader
 from hostagent.testing.emulator import DEMO_MACHINE_ID
 
 
@@ -33,9 +36,44 @@ def test_earnings_are_stored_per_day_and_machine_with_occupancy_and_realised_pri
         assert 0.0 <= summary.rented_gpu_hours <= summary.offered_gpu_hours
         again = summarize(agent.store, DEMO_MACHINE_ID, day_of(w.clock.now()))
         assert again.total_usd == pytest.approx(summary.total_usd), "summaries come from the store alone"
-        assert summary.rented_gpu_hours > 0
-        assert summary.realised_usd_per_gpu_hour == pytest.approx(summary.gpu_usd / summary.rented_gpu_hours)
-        assert summary.realised_usd_per_gpu_hour >= 0.10 * 0.9  # at least the default job's price, mostly
+        assert summary.default_job_gpu_hours > 0, "the default job ran on the GPUs no renter took"
+        busy_h = summary.rented_gpu_hours + summary.default_job_gpu_hours
+        assert busy_h == pytest.approx(summary.offered_gpu_hours, rel=0.01), "renters and the default job, apart"
+        renters_usd = max(0.0, summary.gpu_usd - summary.default_job_usd)
+        expected = renters_usd / summary.rented_gpu_hours if summary.rented_gpu_hours > 0 else None
+        assert summary.realised_usd_per_gpu_hour == pytest.approx(expected)
+
+
+def test_a_machine_whose_only_job_is_its_default_job_shows_zero_occupancy(tmp_path: Path) -> None:
+    """No renter all day, the default job on all 8 GPUs: 0 % in earnings, status and the metrics, not 100 %."""
+    with world(tmp_path) as w:
+        with w.config_path.open("a") as config:
+            config.write('\n[default_job]\nimage = "vastai/kvm:ubuntu_cli_22.04"\nprice_usd_per_gpu_hour = 0.10\n')
+        w.emu.set_demand(0)
+        agent = w.agent()
+        agent.tick(w.clock.now())
+        for _ in range(12):
+            w.emu.advance(300)
+            agent.tick(w.clock.now())
+        assert agent.machine is not None
+        assert agent.machine.gpu_occupancy == " ".join(["I"] * 8), "Vast shows the default job like a bid"
+        summary = agent.fetch_earnings(w.clock.now())
+        assert summary is not None
+        assert summary.occupancy == 0.0
+        assert summary.realised_usd_per_gpu_hour is None
+        assert summary.default_job_share == pytest.approx(1.0)
+        reader = StateReader(w.config().agent.state_dir)
+        try:
+            earnings = earnings_view(reader, DEMO_MACHINE_ID, day_of(w.clock.now()))
+        finally:
+            reader.close()
+        assert earnings["occupancy_30d"] == 0.0
+        assert earnings["default_job_share_30d"] == pytest.approx(1.0)
+        metrics = Metrics(hostname="demo-h100-01")
+        metrics.observe_machine(agent.machine, None)
+        labels = {"machine_id": str(DEMO_MACHINE_ID)}
+        assert metrics.registry.get_sample_value("hostagent_gpus_rented", labels) == 0
+        assert metrics.registry.get_sample_value("hostagent_gpus_default_job", labels) == 8
 
 
 def test_plan_prints_the_changes_and_their_reasons_and_sends_nothing(tmp_path: Path) -> None:

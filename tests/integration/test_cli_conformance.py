@@ -98,15 +98,15 @@ def test_set_min_bid_changes_the_min_bid(emu: Emulator, cli_env: dict[str, str])
 
 def test_schedule_show_and_cancel_a_maintenance_window(emu: Emulator, cli_env: dict[str, str]) -> None:
     start = float(int(time.time()) + 2 * 86400)
-    out = vastai(cli_env, "schedule", "maint", str(DEMO_MACHINE_ID), "--sdate", str(start), "--duration", "0.5",
+    out = vastai(cli_env, "schedule", "maint", str(DEMO_MACHINE_ID), "--sdate", str(start), "--duration", "2.5",
                  "--maintenance_category", "power").stdout
     assert "Maintenance window scheduled" in out
     windows = [w for w in emu.state.machines[DEMO_MACHINE_ID].maintenances if w.active(emu.now_s())]
-    assert [(w.start_time, w.duration_hours, w.category) for w in windows] == [(start, 0.5, "power")]
+    assert [(w.start_time, w.duration_hours, w.category) for w in windows] == [(start, 2.0, "power")], "rounded down"
 
     shown = json.loads(vastai(cli_env, "show", "maints", "--ids", f"{DEMO_MACHINE_ID},4243", "--raw").stdout)
     assert [(w["machine_id"], w["start_time"], w["end_time"]) for w in shown] == [
-        (DEMO_MACHINE_ID, start, start + 1800.0)
+        (DEMO_MACHINE_ID, start, start + 7200.0)
     ]
 
     assert "success" in vastai(cli_env, "cancel", "maint", str(DEMO_MACHINE_ID)).stdout

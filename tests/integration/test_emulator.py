@@ -102,18 +102,29 @@ def test_min_bid_must_be_positive(http: httpx.Client) -> None:
 
 def test_maintenance_windows_are_validated_listed_and_cancelled(emu: Emulator, http: httpx.Client) -> None:
     now = emu.now_s()
-    window = {"client_id": "me", "sdate": now + 86400.0, "duration": 0.5, "maintenance_category": "not provided"}
+    window = {"client_id": "me", "sdate": now + 86400.0, "duration": 2.5, "maintenance_category": "not provided"}
     assert http.put("/api/v0/machines/4242/dnotify/", json={**window, "sdate": now - 1}).status_code == 422
-    assert http.put("/api/v0/machines/4242/dnotify/", json={**window, "duration": 0.25}).status_code == 422
+    assert http.put("/api/v0/machines/4242/dnotify/", json={**window, "duration": 0.5}).status_code == 422
     assert http.put("/api/v0/machines/4242/dnotify/", json={**window, "maintenance_category": "x"}).status_code == 400
     assert http.put("/api/v0/machines/4242/dnotify/", json=window).json()["success"] is True
     shown = http.get("/api/v0/machines/maintenances", params={"owner": "me", "machine_ids": "[4242, 4243]"}).json()
-    assert [(w["machine_id"], w["duration_hours"], w["start_time"]) for w in shown] == [(4242, 0.5, now + 86400.0)]
+    assert [(w["machine_id"], w["duration_hours"], w["start_time"]) for w in shown] == [(4242, 2, now + 86400.0)]
     assert http.get("/api/v0/machines/maintenances", params={"machine_ids": "[]"}).status_code == 400
     assert http.get("/api/v0/machines/maintenances", params={"machine_ids": "[99999]"}).status_code == 404
     cancelled = http.put("/api/v0/machines/4242/cancel_maint/", json={"client_id": "me", "machine_id": 4242}).json()
     assert cancelled["msg"] == "deleted 1 scheduled maintenance window(s) on machine 4242"
     assert http.get("/api/v0/machines/maintenances", params={"machine_ids": "[4242]"}).json() == []
+
+
+def test_a_window_vast_scheduled_survives_the_hosts_cancel(emu: Emulator, http: httpx.Client) -> None:
+    """cancel_maint removes the host's windows only: one Vast scheduled stays."""
+    now = emu.now_s()
+    vast_id = emu.schedule_vast_maintenance(4242, now + 86400.0, 3)
+    window = {"client_id": "me", "sdate": now + 2 * 86400.0, "duration": 1, "maintenance_category": "power"}
+    assert http.put("/api/v0/machines/4242/dnotify/", json=window).json()["success"] is True
+    http.put("/api/v0/machines/4242/cancel_maint/", json={"client_id": "me", "machine_id": 4242})
+    shown = http.get("/api/v0/machines/maintenances", params={"machine_ids": "[4242]"}).json()
+    assert [w["id"] for w in shown] == [vast_id]
 
 
 def test_search_reads_numbers_as_strings_any_and_orders_with_exact_content_type(

@@ -37,13 +37,13 @@ class CountingService(Service):
         self.calls.append("reconcile")
         super().reconcile()
 
-    def cleanup(self) -> None:
+    def cleanup(self) -> bool:
         self.calls.append("cleanup")
-        super().cleanup()
+        return super().cleanup()
 
-    def earnings(self) -> None:
+    def earnings(self) -> bool:
         self.calls.append("earnings")
-        super().earnings()
+        return super().earnings()
 
 
 def test_the_loop_runs_each_job_at_its_cadence_on_the_injected_clock(tmp_path: Path) -> None:

@@ -31,7 +31,8 @@ def a_view(doc: StatusDoc, **fields: Any) -> StatusView:
         "daemon": {"running": False, "pid": None}, "tick_at": TICK_AT.isoformat(), "tick_age_s": 5.0,
         "stale": False, "agent": doc, "next_maintenance": None, "recent_actions": [],
         "earnings": {"machine_id": None, "today_usd": 0.0, "last_7d_usd": 0.0, "last_30d_usd": 0.0,
-                     "occupancy_30d": None, "realised_usd_per_gpu_hour_30d": None, "days": []},
+                     "occupancy_30d": None, "default_job_share_30d": None, "realised_usd_per_gpu_hour_30d": None,
+                     "days": []},
     }
     view.update(fields)  # type: ignore[typeddict-item]
     return view

@@ -95,10 +95,50 @@ def test_a_fractional_window_is_announced_in_whole_hours() -> None:
 def test_a_window_removed_from_the_config_is_cancelled_and_the_due_ones_are_scheduled_again() -> None:
     stray = vast_window(DEC_6 + timedelta(days=1), ident=7)
     kept = vast_window(DEC_6, ident=8)
-    result = plan_maintenance(CFG, machine(), DEC_6 - timedelta(hours=10), History(vast_maintenances=(stray, kept)))
+    ours = ((stray.start_time, 4.0), (kept.start_time, 4.0))
+    memory = History(vast_maintenances=(stray, kept), maintenances_scheduled=ours)
+    result = plan_maintenance(CFG, machine(), DEC_6 - timedelta(hours=10), memory)
     assert [a.kind for a in result.actions] == [ActionKind.CANCEL_MAINT, ActionKind.SCHEDULE_MAINT]
     assert result.actions[0].maintenance_ids == (7,)
     assert result.actions[1].start_epoch_s == DEC_6.timestamp()
+
+
+def test_a_stale_window_of_ours_is_kept_when_vast_also_holds_one_hostagent_did_not_schedule() -> None:
+    """Cancelling would remove the foreign window too: hostagent keeps its stale one and says why."""
+    stray = vast_window(DEC_6 + timedelta(days=1), ident=7)
+    foreign = vast_window(DEC_6 + timedelta(days=3), hours=2, ident=8)
+    memory = History(vast_maintenances=(stray, foreign), maintenances_scheduled=((stray.start_time, 4.0),))
+    result = plan_maintenance(CFG, machine(), DEC_6 - timedelta(days=10), memory)
+    assert result.actions == ()
+    kept = [r.text for r in result.reasons if r.step == "maintenance.keep_stale"]
+    assert len(kept) == 1
+    assert "ids 8" in kept[0]
+    assert "harmless" in kept[0]
+
+
+def test_a_window_hostagent_did_not_schedule_is_never_cancelled_even_when_the_config_lacks_it() -> None:
+    """The operator's window (or Vast's) is not a stray: no cancel, whatever the config says."""
+    foreign = vast_window(DEC_6 + timedelta(days=1), ident=7)
+    result = plan_maintenance(CFG, machine(), DEC_6 - timedelta(days=10), History(vast_maintenances=(foreign,)))
+    assert all(a.kind is not ActionKind.CANCEL_MAINT for a in result.actions)
+
+
+def test_a_foreign_window_is_planned_around_like_ours() -> None:
+    """Its start ends the offer, and the machine stays unlisted while it runs."""
+    foreign = vast_window(DEC_6 - timedelta(days=3), hours=2, ident=7)
+    memory = History(vast_maintenances=(foreign,))
+    before = plan_maintenance(CFG, machine(), DEC_6 - timedelta(days=4), memory)
+    assert before.end_date == foreign.start_time
+    during = plan_maintenance(CFG, machine(), DEC_6 - timedelta(days=3) + timedelta(hours=1), memory)
+    assert during.unlist
+    assert during.active is not None
+    assert during.active.name == "Vast window 7"
+
+
+def test_a_fractional_window_shows_the_whole_hour_end_vast_holds() -> None:
+    """Vast rounds a fraction down, so hostagent sends 3 h for 2.5 h and shows the window ending at 3 h."""
+    window = ConcreteWindow("w", DEC_6, DEC_6 + timedelta(hours=2.5), "power")
+    assert window.vast_end == DEC_6 + timedelta(hours=3)
 
 
 def test_other_machines_windows_are_not_ours_to_cancel() -> None:

@@ -183,3 +183,14 @@ def test_the_default_job_is_removed_when_the_config_drops_it() -> None:
     p = plan_for(listed_machine(2.00, bid_image="old/image", bid_gpu_cost=0.1))
     assert kinds(p) == [ActionKind.REMOVE_DEFJOB]
     assert p.actions[0].machine_id == MACHINE_ID
+
+
+def test_a_price_that_moved_less_than_one_reconcile_ago_takes_no_second_step() -> None:
+    """After a restart or reload: the target moved to $3.00, the last step was 60 s ago, so $2.00 holds."""
+    cfg = Config(pricing=PricingConfig(models=((GPU_NAME, 3.00),)))
+    moved = replace(SEEN, last_published_price_usd_per_gpu_hour=2.00, last_price_change_at=ago(seconds=60))
+    held = plan_for(listed_machine(2.00), cfg, moved)
+    assert held.desired.price_usd_per_gpu_hour == 2.00
+    assert any(r.step == "guard.max_change" and "no second step" in r.text for r in held.reasons)
+    a_cycle_later = replace(moved, last_price_change_at=ago(seconds=cfg.agent.reconcile_s))
+    assert plan_for(listed_machine(2.00), cfg, a_cycle_later).desired.price_usd_per_gpu_hour == 2.30

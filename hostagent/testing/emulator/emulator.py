@@ -19,7 +19,7 @@ from hostagent.testing.emulator.ratelimit import RateLimiter, too_frequent_body
 from hostagent.testing.emulator.renters import RenterSimulation
 from hostagent.testing.emulator.seed import DEMO_API_KEY, default_state
 from hostagent.testing.emulator.server import EmulatorHTTPServer, RecordedRequest
-from hostagent.testing.emulator.state import EmulatorState
+from hostagent.testing.emulator.state import EmulatorState, Maintenance
 from hostagent.testing.emulator.wire import ApiError, Reply, error_reply, json_reply, text_reply
 from hostagent.testing.emulator.writes import Call
 
@@ -115,6 +115,17 @@ class Emulator:
         with self._lock:
             self._sim.run_until(self.now_s())  # the hours already passed keep the demand they had
             self._sim.demand = factor
+
+    def schedule_vast_maintenance(self, machine_id: int, start_s: float, hours: float,
+                                  category: str = "other") -> int:
+        """A window Vast itself schedules on the machine (the host cannot cancel it); returns its id."""
+        with self._lock:
+            self._sim.run_until(self.now_s())
+            machine = self._state.machines[machine_id]
+            window = Maintenance(id=self._state.new_id(), machine_id=machine_id, start_time=start_s,
+                                 duration_hours=hours, category=category, created_at=self.now_s(), by_vast=True)
+            machine.maintenances.append(window)
+            return window.id
 
     def set_rate_limits(self, enabled: bool) -> None:
         self.limiter.enabled = enabled

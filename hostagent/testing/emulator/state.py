@@ -73,6 +73,7 @@ class Maintenance:
     created_at: float
     reason: str | None = None
     cancelled_at: float | None = None
+    by_vast: bool = False  # scheduled by Vast itself: the host's cancel_maint leaves it
 
     @property
     def end_time(self) -> float:

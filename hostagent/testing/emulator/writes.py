@@ -6,6 +6,7 @@ values out of range (min bid, its cap, maintenance), 403 for another host's mach
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -16,7 +17,7 @@ from hostagent.testing.emulator.state import CLIENT_KINDS, SECONDS_PER_DAY, Emul
 from hostagent.testing.emulator.wire import ApiError
 
 MAINT_CATEGORIES = ("power", "internet", "disk", "gpu", "software", "other", "not provided")
-MAINT_MIN_H = 0.5  # the CLI's own example; Vast's batch endpoint documents min 1 h
+MAINT_MIN_H = 1.0  # Vast keeps whole hours, at least one
 MAINT_MAX_H = 30 * 24.0
 YEAR_S = 365 * SECONDS_PER_DAY
 _DURATION_UNITS_S = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": SECONDS_PER_DAY,
@@ -177,6 +178,7 @@ def dnotify(state: EmulatorState, call: Call, groups: tuple[str, ...]) -> object
     duration = _number(body, "duration", low=MAINT_MIN_H, high=MAINT_MAX_H, status=422)
     if duration is None:
         raise ApiError(422, "invalid_args", "Missing duration")
+    duration = float(math.floor(duration))  # like Vast: a fractional value is rounded down (2.5 h is held as 2 h)
     category = body.get("maintenance_category", "not provided")
     if category not in MAINT_CATEGORIES:
         raise ApiError(400, "invalid_args", f"maintenance_category must be one of {', '.join(MAINT_CATEGORIES)}")
@@ -204,7 +206,8 @@ def _epoch(raw: object) -> float:
 
 def cancel_maint(state: EmulatorState, call: Call, groups: tuple[str, ...]) -> object:
     machine = owned(state, groups[0])
-    active = [w for w in machine.maintenances if w.active(call.now_s)]
+    # Every window of the machine goes, except those Vast itself scheduled: a host cannot cancel them.
+    active = [w for w in machine.maintenances if w.active(call.now_s) and not w.by_vast]
     for window in active:
         window.cancelled_at = call.now_s
     return {"success": True, "ctime": call.now_s, "machine_id": machine.id,
