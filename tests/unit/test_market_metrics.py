@@ -107,4 +107,6 @@ def test_a_metrics_price_passes_the_same_guard_rails() -> None:
 def test_the_offers_source_ignores_metrics_and_the_metrics_source_ignores_offers() -> None:
     """The default source stays the peer offers; metrics alone do not make an offers sample."""
     offers_cfg = replace(BASE, market=MarketConfig(enabled=True, min_peers=1))
-    assert "peers, fewer than min_peers" in reason(offers_cfg, metrics_sample())
+    offers_reason = reason(offers_cfg, metrics_sample())
+    assert offers_reason.startswith("skipped: 0 peers")
+    assert "fewer than min_peers" in offers_reason
