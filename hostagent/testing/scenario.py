@@ -76,18 +76,10 @@ class Simulation:
             raise ValueError("the simulation needs a fake GPU file (hardware.fake_file)")
         self.fake_file = self.workdir / "fake-gpus.toml"
         shutil.copy(source, self.fake_file)
-        self.config = replace(
-            config,
-            vast=replace(config.vast, api_url=url),
-            agent=replace(config.agent, state_dir=self.workdir / "state"),
-            hardware=replace(config.hardware, backend="fake", fake_file=self.fake_file),
-            metrics=replace(config.metrics, enabled=False),
-        )
-        self.parts: Parts = build(
-            self.config, clock=self.clock, environ={"VAST_API_KEY": self.emu.api_key}, with_metrics=False
-        )
-        self.service = Service(self.parts.agent(), self.clock, max_sleep_s=3600.0, simulated_time=True)
-        self.service.schedule_jobs()
+        self._url = url
+        self.config = self._here(config)
+        self.parts: Parts = self._build()
+        self.service = self._service()
         self._seen_journal_id = 0
         self._seen_contracts: set[int] = set()
         self._ended_contracts: set[int] = set()
@@ -96,6 +88,37 @@ class Simulation:
         self._parked_peers: list[dict[str, object]] = []
 
     # ---- life cycle -------------------------------------------------------------------------------
+    def _here(self, config: Config) -> Config:
+        """`config` pointed at this world: the emulator, its own state directory, the fake GPU file."""
+        return replace(
+            config,
+            vast=replace(config.vast, api_url=self._url),
+            agent=replace(config.agent, state_dir=self.workdir / "state"),
+            hardware=replace(config.hardware, backend="fake", fake_file=self.fake_file),
+            metrics=replace(config.metrics, enabled=False),
+        )
+
+    def _build(self) -> Parts:
+        return build(self.config, clock=self.clock, environ={"VAST_API_KEY": self.emu.api_key}, with_metrics=False)
+
+    def _service(self) -> Service:
+        service = Service(self.parts.agent(), self.clock, max_sleep_s=3600.0, simulated_time=True,
+                          reload=lambda: self.config)
+        service.schedule_jobs()
+        return service
+
+    def restart(self) -> None:
+        """A new agent process on the same state directory, as after a crash or `systemctl restart`."""
+        self.parts.close()
+        self.parts = self._build()
+        self.service = self._service()
+
+    def reload(self, config: Config | None = None) -> None:
+        """SIGHUP: the running service takes `config` (or the same one again) and keeps its memory."""
+        if config is not None:
+            self.config = self._here(config)
+        self.service.reload()
+
     def close(self) -> None:
         self.parts.close()
         self.emu.stop()
