@@ -21,6 +21,23 @@ from hostagent.core.model import (
 )
 
 
+class Journal(Protocol):
+    """The state store's action journal (`hostagent.store.StateStore.journal`): one row per decision, write or
+    event, with the request and result; returns the row id. Raises StateError when the store refuses it."""
+
+    def journal(  # noqa: PLR0917  (the store's signature)
+        self,
+        at: datetime,
+        kind: str,
+        what: str,
+        why: str,
+        request: Mapping[str, object] | None = None,
+        result: str = "",
+        ok: bool = True,
+        action_key: str | None = None,
+    ) -> int: ...
+
+
 class Clock(Protocol):
     """Wall time for schedules, monotonic time for intervals and deadlines."""
 

@@ -21,6 +21,7 @@ import structlog
 
 from hostagent.core.model import MachineState, VastMaintenance
 from hostagent.errors import StateError, VastWrongMachine
+from hostagent.ports import Journal
 from hostagent.service.status_types import Identity, RecordedIdentity
 
 log = structlog.get_logger(__name__)
@@ -74,22 +75,10 @@ def mismatch(asked_id: int, recorded: MachineIdentity | None, machine: MachineSt
     return f"machine {asked_id} is not the machine first found: " + "; ".join(changes) if changes else None
 
 
-class IdentityStore(Protocol):
+class IdentityStore(Journal, Protocol):
     def get(self, key: str) -> object | None: ...
 
     def put(self, key: str, value: object) -> None: ...
-
-    def journal(  # noqa: PLR0917  (the store's signature)
-        self,
-        at: datetime,
-        kind: str,
-        what: str,
-        why: str,
-        request: Mapping[str, object] | None = None,
-        result: str = "",
-        ok: bool = True,
-        action_key: str | None = None,
-    ) -> int: ...
 
 
 class IdentityMetrics(Protocol):

@@ -49,7 +49,7 @@ from hostagent.errors import (
     VastWriteUncertain,
     VastWrongMachine,
 )
-from hostagent.ports import Marketplace
+from hostagent.ports import Journal, Marketplace
 from hostagent.service.apigate import ApiDeferred, ApiGate
 from hostagent.service.effects import effect_holds
 from hostagent.service.identity import IdentityGuard
@@ -75,20 +75,8 @@ class Intent(Protocol):
     def begun_at(self) -> datetime: ...
 
 
-class ReconcileStore(Protocol):
+class ReconcileStore(Journal, Protocol):
     """The part of the state store the reconciler uses (journal and write-ahead intents)."""
-
-    def journal(  # noqa: PLR0917  (the store's signature)
-        self,
-        at: datetime,
-        kind: str,
-        what: str,
-        why: str,
-        request: Mapping[str, object] | None = None,
-        result: str = "",
-        ok: bool = True,
-        action_key: str | None = None,
-    ) -> int: ...
 
     def begin_action(self, at: datetime, action_key: str, kind: str, request: Mapping[str, object]) -> int: ...
 
