@@ -181,6 +181,7 @@ class Agent:
         if plan.actions or extra or kept not in (None, self._kept_stale):  # why a stale window stays: said once
             self._journal_decision(now, plan)
         self._kept_stale = kept
+        self._record_notices_ahead(plan)
         outcome = self.reconciler.apply(plan, machine, self.maints, now, extra=extra)
         self.outcome = outcome
         self._after_apply(outcome, now)
@@ -206,7 +207,7 @@ class Agent:
             machine.id, now, lambda: self.gate.call("show_maints", now, lambda: self.market.show_maints([machine.id]))
         )
         self.machine = machine
-        self.history.observe_maintenances(self.maints)
+        self.history.observe_maintenances(self.maints, now)
         max_gap_s = 2 * self.config.agent.reconcile_s  # a longer gap was downtime: not counted as offered
         self._store_call("occupancy", lambda: earnings_mod.record_occupancy(self.store, machine, now, max_gap_s))
         self._store_call("median_power", lambda: self.history.observe_power(now))
@@ -236,6 +237,15 @@ class Agent:
         if self.market_sample is None:
             self.refresh_market(now)
         return self.market_sample
+
+    def _record_notices_ahead(self, plan: Plan) -> None:
+        """The notices this reconcile may send are ours before they leave (saved first): only windows recorded
+        as ours may ever be cancelled, and a kill between the send and the save must not make ours foreign."""
+        notices = [a for a in plan.actions if isinstance(a, ScheduleMaint)]
+        if notices and self.config.agent.mode == "enforce":
+            for action in notices:
+                self.history.observe_maint_scheduled(action.start_epoch_s, action.duration_h)
+            self._store_call("save_history", self.history.save)
 
     def _after_apply(self, outcome: ApplyOutcome, now: datetime) -> None:
         for action in outcome.sent:

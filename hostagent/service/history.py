@@ -107,16 +107,23 @@ class HistoryKeeper:
             last_telemetry_at=verdict.last_telemetry_at,
         )
 
-    def observe_maintenances(self, maintenances: list[VastMaintenance]) -> None:
-        """Vast's windows as read; a record of ours that Vast no longer holds (ended, cancelled) is dropped."""
+    def observe_maintenances(self, maintenances: list[VastMaintenance], now: datetime) -> None:
+        """Vast's windows as read. A record of ours is dropped once its window has ended and Vast no longer holds
+        it; one Vast does not show yet is kept (its notice may still be in flight inside Vast)."""
+        now_s = now.timestamp()
         kept = tuple(
-            rec for rec in self.history.maintenances_scheduled if any(is_record_of(v, rec) for v in maintenances)
+            rec for rec in self.history.maintenances_scheduled
+            if rec[0] + rec[1] * 3600.0 > now_s or any(is_record_of(v, rec) for v in maintenances)
         )
         self._set(vast_maintenances=tuple(maintenances), maintenances_scheduled=kept)
 
     def observe_maint_scheduled(self, start_epoch_s: float, duration_h: float) -> None:
-        """A notice hostagent sent: a window it may cancel later (Vast holds `duration_h`, whole hours)."""
-        self._set(maintenances_scheduled=(*self.history.maintenances_scheduled, (start_epoch_s, duration_h)))
+        """A notice hostagent is about to send: a window it may cancel later (Vast holds `duration_h`, whole
+        hours). Recorded before the send (write-ahead), so a kill between the send and the next save cannot make
+        our own window look like someone else's."""
+        record = (start_epoch_s, duration_h)
+        if record not in self.history.maintenances_scheduled:
+            self._set(maintenances_scheduled=(*self.history.maintenances_scheduled, record))
 
     def observe_maints_cancelled(self) -> None:
         """Vast's cancel removed every window hostagent could cancel: none of ours is left."""

@@ -51,7 +51,7 @@ def test_observations_are_folded_and_a_new_keeper_on_the_same_store_reads_them_b
         keeper = HistoryKeeper(store)
         assert keeper.history == History()
         keeper.observe_health(_verdict())
-        keeper.observe_maintenances([WINDOW])
+        keeper.observe_maintenances([WINDOW], T0)
         keeper.observe_listing_change(listed=False, cause="health")
         keeper.save()
         folded = keeper.history
