@@ -34,7 +34,8 @@ from hostagent.service.history import HistoryKeeper, HistoryStore
 from hostagent.service.identity import IdentityGuard, IdentityStore
 from hostagent.service.machines import MACHINE_ID_KEY, find_machine, known_machine_id
 from hostagent.service.market_metrics import fetch_metrics_sample
-from hostagent.service.reconcile import ApplyOutcome, Reconciler, ReconcileStore
+from hostagent.service.outcome import ApplyOutcome, ReconcileStore
+from hostagent.service.reconcile import Reconciler
 from hostagent.service.sharedlock import SharedLock, holding_lock
 from hostagent.vast.client import peer_query
 

@@ -26,7 +26,8 @@ from hostagent.ports import Marketplace
 from hostagent.service.apigate import ApiGate
 from hostagent.service.identity import IdentityGuard, IdentityStore
 from hostagent.service.machines import find_machine, known_machine_id
-from hostagent.service.reconcile import Reconciler, ReconcileStore
+from hostagent.service.outcome import ReconcileStore
+from hostagent.service.reconcile import Reconciler
 
 _MAINT_KINDS = frozenset({ActionKind.SCHEDULE_MAINT.value, ActionKind.CANCEL_MAINT.value})
 

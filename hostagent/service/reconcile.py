@@ -20,22 +20,15 @@ Two exceptions to "intent first", both fail-safe:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
 
 import structlog
-from typing_extensions import assert_never
 
 from hostagent.core.actions import (
     Action,
     CancelMaint,
     CleanupMachine,
-    ListMachine,
-    RemoveDefaultJob,
     ScheduleMaint,
-    SetDefaultJob,
-    SetMinBid,
     UnlistMachine,
     action_from_request,
     request_of,
@@ -49,10 +42,12 @@ from hostagent.errors import (
     VastWriteUncertain,
     VastWrongMachine,
 )
-from hostagent.ports import Journal, Marketplace
+from hostagent.ports import Marketplace
 from hostagent.service.apigate import ApiDeferred, ApiGate
 from hostagent.service.effects import effect_holds
 from hostagent.service.identity import IdentityGuard
+from hostagent.service.outcome import ActionMetrics, ApplyOutcome, Intent, ReconcileStore
+from hostagent.service.writes import send_write
 
 log = structlog.get_logger(__name__)
 
@@ -60,46 +55,6 @@ _MAINT_KINDS = (ActionKind.SCHEDULE_MAINT, ActionKind.CANCEL_MAINT)
 # Writes that are not idempotent: sending one twice notifies renters twice, or wipes a newer window.
 _IN_FLIGHT_KINDS = _MAINT_KINDS
 DEFAULT_WRITE_GRACE_S = 300.0
-
-
-class Intent(Protocol):
-    @property
-    def id(self) -> int: ...
-    @property
-    def action_key(self) -> str: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def request(self) -> Mapping[str, object]: ...
-    @property
-    def begun_at(self) -> datetime: ...
-
-
-class ReconcileStore(Journal, Protocol):
-    """The part of the state store the reconciler uses (journal and write-ahead intents)."""
-
-    def begin_action(self, at: datetime, action_key: str, kind: str, request: Mapping[str, object]) -> int: ...
-
-    def finish_action(self, intent_id: int, at: datetime, result: str, ok: bool) -> None: ...
-
-    def open_intents(self) -> Sequence[Intent]: ...
-
-
-class ActionMetrics(Protocol):
-    def observe_action(self, kind: str, result: str) -> None: ...
-
-
-@dataclass
-class ApplyOutcome:
-    sent: list[Action] = field(default_factory=list)
-    skipped: list[Action] = field(default_factory=list)  # Vast already showed the effect
-    failed: list[tuple[Action, str]] = field(default_factory=list)
-    would_send: list[Action] = field(default_factory=list)  # observe mode
-    waiting: list[tuple[Action, str]] = field(default_factory=list)  # behind a write that may still be in flight
-    deferred: str | None = None  # why the rest was not sent (auth refused, rate limited)
-    machine_after: MachineState | None = None
-    deleted_contracts: int | None = None
-    min_bid_cap_usd_per_gpu_hour: float | None = None  # Vast refused a min bid above this (remembered by the agent)
 
 
 class Reconciler:
@@ -282,7 +237,7 @@ class Reconciler:
                       why="an unlist never waits for the local disk; Vast's state reconciles it next tick")
             intent_id = None
         try:
-            result = self._gate.call(action.kind.value, now, lambda: self._call(action))
+            result = self._gate.call(action.kind.value, now, lambda: send_write(self._market, action))
         except VastWriteUncertain as exc:
             # Left open on purpose: the next tick reads Vast's state instead of sending again.
             self._journal(now, action, request, f"reply lost ({exc}); Vast's state decides next tick", ok=False)
@@ -305,39 +260,6 @@ class Reconciler:
             outcome.deleted_contracts = int(result.split()[0]) if result[:1].isdigit() else None
         outcome.sent.append(action)
         self._verify(action, now, outcome)
-
-    def _call(self, action: Action) -> str:  # noqa: PLR0911 - one return per variant
-        """Send one write; the reply text for the journal."""
-        market, mid = self._market, action.machine_id
-        match action:
-            case ListMachine(listing=listing):
-                return f"listed; {market.list_machine(mid, listing)} running contracts extended"
-            case UnlistMachine():
-                market.unlist_machine(mid)
-                return "unlisted"
-            case SetMinBid(price_usd_per_gpu_hour=price):
-                market.set_min_bid(mid, price)
-                return "min bid set"
-            case ScheduleMaint(start_epoch_s=start_epoch_s, duration_h=duration_h, category=category):
-                market.schedule_maint(mid, start_epoch_s, duration_h, category)
-                return "maintenance scheduled"
-            case CancelMaint():
-                market.cancel_maint(mid)
-                return "maintenance cancelled"
-            case SetDefaultJob():
-                market.set_defjob(
-                    mid, image=action.image, args=list(action.args),
-                    price_usd_per_gpu_hour=action.price_usd_per_gpu_hour,
-                    upload_usd_per_gb=action.upload_usd_per_gb, download_usd_per_gb=action.download_usd_per_gb,
-                )
-                return "default job set"
-            case RemoveDefaultJob():
-                market.remove_defjob(mid)
-                return "default job removed"
-            case CleanupMachine():
-                return f"{market.cleanup_machine(mid)} expired contracts deleted"
-            case _:
-                assert_never(action)
 
     def _verify(self, action: Action, now: datetime, outcome: ApplyOutcome) -> None:
         """Read the machine back: the write's reply is not authoritative, Vast's state is."""

@@ -43,7 +43,7 @@ from typing import Protocol
 from hostagent.config.model import Config
 from hostagent.core.model import History, HostSnapshot, MachineState, Plan
 from hostagent.service.effects import describe
-from hostagent.service.reconcile import ApplyOutcome
+from hostagent.service.outcome import ApplyOutcome
 from hostagent.service.status_types import (
     SCHEMA,
     ApiGateState,

@@ -9,6 +9,7 @@ from agent_env import world
 
 from hostagent.core.actions import request_of
 from hostagent.core.model import ActionKind
+from hostagent.service.writes import send_write
 from hostagent.testing.emulator import Fault
 
 
@@ -54,7 +55,7 @@ def test_an_action_sent_just_before_a_crash_is_confirmed_after_restart_and_not_s
         (action,) = [a for a in plan.actions if a.kind is ActionKind.LIST]
         # The crash: intent written, the call made, the process killed before finish_action.
         agent.store.begin_action(w.clock.now(), action.key(), action.kind.value, request_of(action))
-        agent.reconciler._call(action)
+        send_write(agent.market, action)
         assert w.machine.listed
         lists_before = [r for r in w.emu.requests if "create_asks" in r.path]
         restarted = w.agent()

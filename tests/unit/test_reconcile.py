@@ -30,7 +30,8 @@ from hostagent.core.actions import (
 from hostagent.core.model import DesiredListing, Plan, VastMaintenance
 from hostagent.errors import VastWriteUncertain
 from hostagent.service.apigate import ApiGate
-from hostagent.service.reconcile import ApplyOutcome, Reconciler
+from hostagent.service.outcome import ApplyOutcome
+from hostagent.service.reconcile import Reconciler
 from hostagent.store import StateStore
 from hostagent.testing.marketplace import FakeMarketplace
 
