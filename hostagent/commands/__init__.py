@@ -15,6 +15,10 @@ from hostagent.errors import ConfigError
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_CHANGES_PENDING = 2  # `plan --detailed-exitcode` only, as `terraform plan -detailed-exitcode`
+EXIT_KEY_REFUSED = 67  # EX_NOUSER: Vast refused the API key (77 is the state store's)
+EXIT_NO_MACHINE = 68  # EX_NOHOST: no machine (or several) with this hostname, or not the recorded one
+EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: Vast unreachable, 5xx or rate-limited after the retries
 EXIT_NOPERM = 77
 EXIT_CONFIG = 78
 

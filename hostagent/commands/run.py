@@ -1,10 +1,13 @@
 """`hostagent run [--once]`: the agent service (systemd runs this), or one full cycle for cron and tests.
 
-Exit codes: 0 after SIGTERM or a finished `--once`; 1 when another agent holds the state directory or
-the state / hardware cannot be opened; 77 (EX_NOPERM) when this user may not write the state store
+Exit codes: 0 after SIGTERM or a clean `--once`. After a `--once` cycle whose reconcile could not run, the
+worst of: 67 (EX_NOUSER) Vast refused the key, 68 (EX_NOHOST) no such machine or not the recorded one, 69
+(EX_UNAVAILABLE) Vast unreachable or failing after the retries. 1 when another agent holds the state directory
+or the state / hardware cannot be opened; 77 (EX_NOPERM) when this user may not write the state store
 (a read-only state.db, directory or file system: refused before anything runs, as it would store nothing);
 78 (EX_CONFIG) on an invalid config or an unsafe key file, which systemd's RestartPreventExitStatus=78
-leaves stopped instead of restarting in a loop.
+leaves stopped instead of restarting in a loop. The long-running `run` never exits 67-69: it keeps telemetry
+going and tries Vast again (a refused key is fixed by a new key and a reload, without a restart).
 """
 
 from __future__ import annotations
@@ -14,10 +17,19 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from hostagent.commands import EXIT_CONFIG, EXIT_FAILURE, EXIT_NOPERM
+from hostagent.commands import (
+    EXIT_CONFIG,
+    EXIT_FAILURE,
+    EXIT_KEY_REFUSED,
+    EXIT_NO_MACHINE,
+    EXIT_NOPERM,
+    EXIT_OK,
+    EXIT_UNAVAILABLE,
+)
 
 if TYPE_CHECKING:
     from hostagent.runtime.metrics import Metrics, MetricsServer
+    from hostagent.service.agent import Agent
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
             reload=reloader(args.config, os.environ),
         )
         if args.once:
-            return service.run_once()
+            service.run_once()
+            return cycle_exit_code(service.agent)
         service.install_signal_handlers()
         server = _serve_metrics(parts.metrics, config.metrics.address)
         try:
@@ -76,6 +89,27 @@ def run(args: argparse.Namespace) -> int:
                 server.stop()
     finally:
         parts.close()
+
+
+def cycle_exit_code(agent: Agent) -> int:
+    """The exit code of a `--once` cycle: the worst problem that kept it from reconciling, else 0.
+
+    A refused key outranks the rest (no lookup can succeed without it), then a missing machine, then Vast down.
+    """
+    from hostagent.errors import VastAuthError, VastError, VastNotFound, VastWrongMachine  # noqa: PLC0415
+    from hostagent.service.apigate import ApiDeferred  # noqa: PLC0415
+
+    error = agent.problem_error
+    if agent.gate.auth_failed_at is not None or isinstance(error, VastAuthError):
+        code = EXIT_KEY_REFUSED
+    elif isinstance(error, (LookupError, VastNotFound, VastWrongMachine)):
+        code = EXIT_NO_MACHINE
+    elif isinstance(error, (VastError, ApiDeferred)):
+        code = EXIT_UNAVAILABLE
+    else:
+        return EXIT_OK
+    print(f"hostagent run --once: {agent.problem or 'Vast refused the API key'}", file=sys.stderr)
+    return code
 
 
 def _problems(title: str, problems: list[str]) -> None:

@@ -111,6 +111,7 @@ class Agent:
         self.health: HealthView | None = None
         self.outcome: ApplyOutcome | None = None
         self.problem: str | None = None  # the latest reason a reconcile could not run, for status
+        self.problem_error: Exception | None = None  # ...and what raised it: `run --once` exits by its kind
         self._kept_stale: str | None = None  # the last "stale window kept" reason journaled (once, not every cycle)
 
     @holding_lock
@@ -169,10 +170,12 @@ class Agent:
             machine = self._gather(now)
         except (VastError, ApiDeferred, LookupError) as exc:
             self.problem = exc.reason if isinstance(exc, ApiDeferred) else f"cannot read Vast: {exc}"
+            self.problem_error = exc
             log.warning("reconcile_skipped", why=self.problem)
             self.record_status(now)
             return None
         self.problem = None
+        self.problem_error = None
         if self.health is None:
             self._assess(now)
         plan = make_plan(self.snapshot, machine, self._fresh_market(now), self.config, now, self.history.history)
