@@ -6,6 +6,7 @@ lock, journals nothing and sends no write to Vast, so it is safe beside a runnin
 rate limits with the agent (hostagent.service.ratelimits): it waits its turn after the agent's recent calls, saying
 so, and records its own calls, its only write to the state store, so the agent waits for them in turn.
 Exit codes: 0 printed; 1 Vast or the hardware could not be read; 78 invalid config or unsafe key file.
+With --detailed-exitcode (as `terraform plan -detailed-exitcode`): 0 no changes, 2 changes pending, 1 any error.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from hostagent.commands import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
+from hostagent.commands import EXIT_CHANGES_PENDING, EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 
 if TYPE_CHECKING:
     from hostagent.core.actions import Action
@@ -24,9 +25,20 @@ if TYPE_CHECKING:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+    parser.add_argument(
+        "--detailed-exitcode", action="store_true",
+        help="exit 0 when Vast already matches, 2 when changes are pending, 1 on any error (as terraform)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    code = _plan(args)
+    if args.detailed_exitcode and code not in (EXIT_OK, EXIT_CHANGES_PENDING):
+        return EXIT_FAILURE  # a script asked for exactly 0, 1 or 2; stderr still says which error
+    return code
+
+
+def _plan(args: argparse.Namespace) -> int:
     from hostagent import bootstrap  # noqa: PLC0415  (heavy: httpx, NVML, SQLite)
     from hostagent.errors import ConfigError, HostagentError, SecretError, VastError  # noqa: PLC0415
     from hostagent.runtime.logs import configure_logging  # noqa: PLC0415
@@ -58,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(plan_json(plan, config.agent.mode), indent=2))
         else:
             print(render(plan, config.agent.mode, agent.machine_id))
-        return EXIT_OK
+        return EXIT_CHANGES_PENDING if args.detailed_exitcode and plan.actions else EXIT_OK
     finally:
         parts.close()
 
