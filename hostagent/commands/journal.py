@@ -2,7 +2,8 @@
 
 Every decision the agent took and every call it sent (or, in observe mode, would have sent), with why
 and what came back. Read-only. Exit codes: 0 shown (also when nothing matched); 1 no state yet or the
-store cannot be read; 2 a bad --since; 78 invalid config.
+store cannot be read; 2 a bad --since, an unknown --kind (the known ones listed) or a negative --limit; 78 invalid
+config.
 """
 
 from __future__ import annotations
@@ -19,15 +20,37 @@ from hostagent.commands import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, c
 if TYPE_CHECKING:
     from hostagent.store import JournalEntry
 
+# Every kind a journal row can have: the writes (hostagent.core.model.ActionKind, kept equal by a test) and the
+# agent's and operator's own rows. An unknown --kind is a typo, not a filter that matches nothing.
+ACTION_KINDS = (
+    "list_machine", "unlist_machine", "set_min_bid", "schedule_maint", "cancel_maint", "set_defjob",
+    "remove_defjob", "cleanup_machine",
+)
+JOURNAL_KINDS = (
+    "decision", *ACTION_KINDS, "would_send", "mismatch", "intent_resolved", "identity_mismatch", "operator",
+)
 _UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--since", metavar="WHEN", help="2h, 30m, 7d, 1w, or an ISO time (naive = UTC)")
-    parser.add_argument("--kind", metavar="K", help="only this kind: decision, list_machine, would_send, ...")
-    parser.add_argument("--limit", type=int, default=50, metavar="N", help="the newest N entries (50; 0 = all)")
+    parser.add_argument(
+        "--kind", choices=JOURNAL_KINDS, metavar="K", help="only this kind: " + ", ".join(JOURNAL_KINDS)
+    )
+    parser.add_argument("--limit", type=count, default=50, metavar="N", help="the newest N entries (50; 0 = all)")
     parser.add_argument("--json", action="store_true", help="a JSON array of entries")
+
+
+def count(text: str) -> int:
+    """A whole number >= 0, else argparse's usage error (exit 2) saying so."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0")
+    return value
 
 
 def parse_since(text: str, now: datetime) -> datetime:
