@@ -3,6 +3,8 @@
 Read-only (SQLite `mode=ro`); works whether the daemon runs or not and says which (the state-directory
 lock) and how old the last tick is. Imports neither httpx nor NVML nor structlog (a test checks).
 Exit codes: 0 shown; 1 no state yet (no completed tick) or the store cannot be read; 78 invalid config.
+`--check` (hostagent.commands.status_check): one line on stdout, 0 "OK: ..." when healthy and as planned, else 1
+"CRITICAL: ..." naming every problem (no state yet and an unreadable store included).
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ from hostagent.commands import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, config_or_rep
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the versioned JSON document (schema 1)")
     parser.add_argument("--actions", type=int, default=5, metavar="N", help="recent journal entries to show (5)")
+    parser.add_argument(
+        "--check", action="store_true",
+        help="for monitoring: one line, exit 0 when healthy and as planned, 1 (CRITICAL: why) otherwise",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,7 +47,13 @@ def run(args: argparse.Namespace) -> int:
             finally:
                 reader.close()
     except StateError as exc:
-        print(f"hostagent status: {exc}", file=sys.stderr)
+        if args.check:
+            print(f"CRITICAL: state store unreadable: {exc}")
+        else:
+            print(f"hostagent status: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    if view is None and args.check:
+        print(f"CRITICAL: no state yet in {state_dir} (the agent has not finished a tick)")
         return EXIT_FAILURE
     if view is None:
         running = "the agent runs but has not finished a tick yet" if daemon.running else "the agent is not running"
@@ -51,6 +63,12 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILURE
+    if args.check:
+        from hostagent.commands.status_check import check_line, fresh_for_s  # noqa: PLC0415
+
+        healthy, line = check_line(view, fresh_for_s(config.agent.tick_s, config.agent.reconcile_s))
+        print(line)
+        return EXIT_OK if healthy else EXIT_FAILURE
     if args.json:
         print(json.dumps(view, indent=2, ensure_ascii=False))
     else:
