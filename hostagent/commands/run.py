@@ -96,20 +96,37 @@ def cycle_exit_code(agent: Agent) -> int:
 
     A refused key outranks the rest (no lookup can succeed without it), then a missing machine, then Vast down.
     """
-    from hostagent.errors import VastAuthError, VastError, VastNotFound, VastWrongMachine  # noqa: PLC0415
+    from hostagent.errors import (  # noqa: PLC0415
+        VastAuthError,
+        VastError,
+        VastNotFound,
+        VastRetryable,
+        VastWriteUncertain,
+        VastWrongMachine,
+    )
     from hostagent.service.apigate import ApiDeferred  # noqa: PLC0415
 
-    error = agent.problem_error
+    error, last = agent.problem_error, agent.gate.last_error  # the gate is this process's: its errors are this cycle's
+    unavailable = {cls.__name__ for cls in (*_subclasses(VastRetryable), VastWriteUncertain)}
     if agent.gate.auth_failed_at is not None or isinstance(error, VastAuthError):
-        code = EXIT_KEY_REFUSED
+        code, why = EXIT_KEY_REFUSED, agent.problem or "Vast refused the API key"
     elif isinstance(error, (LookupError, VastNotFound, VastWrongMachine)):
-        code = EXIT_NO_MACHINE
+        code, why = EXIT_NO_MACHINE, str(agent.problem)
     elif isinstance(error, (VastError, ApiDeferred)):
-        code = EXIT_UNAVAILABLE
+        code, why = EXIT_UNAVAILABLE, str(agent.problem)
+    elif last is not None and last["kind"] in unavailable:  # a later step (a write, cleanup, earnings) failed
+        code, why = EXIT_UNAVAILABLE, f"Vast unavailable for {last['operation']}: {last['message']}"
     else:
         return EXIT_OK
-    print(f"hostagent run --once: {agent.problem or 'Vast refused the API key'}", file=sys.stderr)
+    print(f"hostagent run --once: {why}", file=sys.stderr)
     return code
+
+
+def _subclasses(cls: type[Exception]) -> list[type[Exception]]:
+    found = [cls]
+    for child in cls.__subclasses__():
+        found += _subclasses(child)
+    return found
 
 
 def _problems(title: str, problems: list[str]) -> None:

@@ -80,3 +80,12 @@ def test_run_once_exits_69_when_vast_is_unreachable(tmp_path: Path) -> None:
     done = run_once(tmp_path, f"http://127.0.0.1:{closed_loopback_port()}", "any-key")
     assert done.returncode == 69, done.stderr
     assert "cannot read Vast" in done.stderr
+
+
+def test_run_once_exits_69_when_a_later_step_of_the_cycle_finds_vast_failing(tmp_path: Path, emu: Emulator) -> None:
+    """The reconcile listed the machine, but earnings met only 503s: the cycle was not clean, so 69."""
+    emu.inject(Fault("status", method="GET", path_contains="machine-earnings", status=503, times=1000))
+    done = run_once(tmp_path, emu.url, emu.api_key)
+    assert emu.state.machines[DEMO_MACHINE_ID].listed
+    assert done.returncode == 69, done.stderr
+    assert "Vast unavailable for show_earnings" in done.stderr
