@@ -1,9 +1,9 @@
 """`hostagent run [--once]`: the agent service (systemd runs this), or one full cycle for cron and tests.
 
-Exit codes: 0 after SIGTERM or a clean `--once`. After a `--once` cycle whose reconcile could not run, the
-worst of: 67 (EX_NOUSER) Vast refused the key, 68 (EX_NOHOST) no such machine or not the recorded one, 69
-(EX_UNAVAILABLE) Vast unreachable or failing after the retries. 1 when another agent holds the state directory
-or the state / hardware cannot be opened; 77 (EX_NOPERM) when this user may not write the state store
+Exit codes: 0 after SIGTERM or a clean `--once`. After a `--once` cycle that met a problem, the worst of:
+67 (EX_NOUSER) Vast refused the key, 68 (EX_NOHOST) no such machine or not the recorded one, 69 (EX_UNAVAILABLE)
+Vast unreachable or failing after the retries (in any call of the cycle). 1 when another agent holds the state
+directory or the state / hardware cannot be opened; 77 (EX_NOPERM) when this user may not write the state store
 (a read-only state.db, directory or file system: refused before anything runs, as it would store nothing);
 78 (EX_CONFIG) on an invalid config or an unsafe key file, which systemd's RestartPreventExitStatus=78
 leaves stopped instead of restarting in a loop. The long-running `run` never exits 67-69: it keeps telemetry
