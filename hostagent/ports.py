@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from hostagent.core.events import Event
 from hostagent.core.model import (
     DesiredListing,
     EarningsReport,
@@ -36,6 +37,14 @@ class Journal(Protocol):
         ok: bool = True,
         action_key: str | None = None,
     ) -> int: ...
+
+
+class EventSink(Protocol):
+    """Where events go (hostagent.service.events.EventLog: journal, log, metrics, notifier).
+
+    `emit` never raises and never waits on the network: a notification destination that is down delays nothing."""
+
+    def emit(self, event: Event) -> None: ...
 
 
 class Clock(Protocol):

@@ -28,6 +28,7 @@ ACTION_KINDS = (
 )
 JOURNAL_KINDS = (
     "decision", *ACTION_KINDS, "would_send", "mismatch", "intent_resolved", "identity_mismatch", "operator",
+    "event",
 )
 _UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")

@@ -113,6 +113,7 @@ METRIC_NAMES: frozenset[str] = frozenset(
         "hostagent_actions_total",
         "hostagent_api_errors_total",
         "hostagent_machine_identity_mismatches_total",
+        "hostagent_events_total",
         "hostagent_build_info",
     ]
 )
@@ -153,6 +154,9 @@ class Metrics:
         self._identity_mismatches = Counter(
             "hostagent_machine_identity_mismatches", "Replies refused as not the machine asked for.",
             registry=self.registry,
+        )
+        self._events = Counter(
+            "hostagent_events", "Events emitted (hostagent.core.events), by kind.", ["kind"], registry=self.registry
         )
         ProcessCollector(registry=self.registry)
 
@@ -197,6 +201,10 @@ class Metrics:
     def observe_identity_mismatch(self) -> None:
         """A reply about another machine (or one whose identity changed) was refused; nothing was written."""
         self._identity_mismatches.inc()
+
+    def observe_event(self, kind: str) -> None:
+        """An event (hostagent.core.events.EventKind) was emitted: alert rules count these."""
+        self._events.labels(kind).inc()
 
     def observe_earnings(self, today_usd: float, last_7d_usd: float, last_30d_usd: float) -> None:
         with self._lock:

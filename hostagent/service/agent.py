@@ -30,6 +30,7 @@ from hostagent.service import earnings as earnings_mod
 from hostagent.service import status_doc
 from hostagent.service.apigate import ApiDeferred, ApiGate
 from hostagent.service.earnings import EarningsStore
+from hostagent.service.events import EventLog
 from hostagent.service.history import HistoryKeeper, HistoryStore
 from hostagent.service.identity import IdentityGuard, IdentityStore
 from hostagent.service.machines import MACHINE_ID_KEY, find_machine, known_machine_id
@@ -54,6 +55,7 @@ class AgentMetrics(Protocol):
     def observe_api_error(self, kind: str, status: int | None) -> None: ...
     def observe_earnings(self, today_usd: float, last_7d_usd: float, last_30d_usd: float) -> None: ...
     def observe_identity_mismatch(self) -> None: ...
+    def observe_event(self, kind: str) -> None: ...
 
 
 class AgentStore(ReconcileStore, HistoryStore, IdentityStore, EarningsStore, Protocol):
@@ -82,6 +84,7 @@ class Agent:
         hostname: str,
         metrics: AgentMetrics | None = None,
         read_only: bool = False,
+        events: EventLog | None = None,
     ) -> None:
         self.config = config
         self.hostname = hostname  # this host's name on Vast: config.machine.hostname, else the OS's (bootstrap)
@@ -91,6 +94,8 @@ class Agent:
         self.store = store
         self.clock = clock
         self.metrics = metrics
+        # Every event goes through here (journal, log, metrics, then the notifier that bootstrap subscribes).
+        self.events = events if events is not None else EventLog(store, metrics, read_only=read_only)
         self.history = HistoryKeeper(store)
         # Guards everything below against the service's other thread; set down during each Vast call.
         self.lock = SharedLock()
