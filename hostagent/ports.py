@@ -16,6 +16,7 @@ from hostagent.core.model import (
     GpuMetricsCurrent,
     GpuMetricsHistory,
     HostSnapshot,
+    MachineReport,
     MachineState,
     Offer,
     VastMaintenance,
@@ -94,6 +95,10 @@ class Marketplace(Protocol):
     def cancel_maint(self, machine_id: int) -> None: ...
 
     def show_maints(self, machine_ids: Sequence[int]) -> list[VastMaintenance]: ...
+
+    def machine_reports(self, machine_id: int) -> list[MachineReport]:
+        """Renter reports against the machine, the 20 most recent (GET /machines/{id}/reports/)."""
+        ...
 
     def set_defjob(
         self,

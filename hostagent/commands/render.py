@@ -123,6 +123,28 @@ def _listing(doc: StatusDoc) -> list[str]:
     return lines
 
 
+def _vast(doc: StatusDoc) -> list[str]:
+    """What Vast says about the machine: the line an owner reads before the Machines page."""
+    sig = doc["vast_signals"]
+    offline = {True: "OFFLINE per Vast", False: "online", None: "online: unknown"}[sig["offline"]]
+    reliability = f"{sig['reliability'] * 100:.2f} %" if sig["reliability"] is not None else "–"
+    reports = sig["num_reports"]
+    lines = [f"vast      {sig['verification'] or 'verification unknown'} · reliability {reliability} · {offline}"
+             f" · {'ERROR shown' if sig['error_description'] else 'no error'}"
+             f" · {reports if reports is not None else '–'} renter report(s)"]
+    if sig["offline"] and sig["timeout_s"] is not None:
+        lines.append(f"          Vast last heard from the machine {age(sig['timeout_s'])} ago")
+    if sig["error_description"]:
+        lines.append(_cut(f"          error on Vast: {sig['error_description']}"))
+    for report in sig["reports"][:3]:
+        text = report["problem"] + (f": {report['message']}" if report["message"] else "")
+        lines.append(_cut(f"          report {when(report['created_at'])}: {text}"))
+    for window in sig["scheduled_by_vast"]:
+        lines.append(f"          Vast scheduled maintenance {when(window['start'])} → {when(window['end'])} "
+                     f"({window['category']}), not hostagent")
+    return lines
+
+
 def _value(v: object, fmt: str) -> str:
     return format(v, fmt) if isinstance(v, (int, float)) else "–"
 
@@ -213,5 +235,6 @@ def _actions(view: StatusView) -> list[str]:
 def render_status(view: StatusView) -> str:
     """The whole `hostagent status` screen."""
     doc = view["agent"]
-    sections = [_head(view), _listing(doc), _health(doc), _maint_job(view), _earnings(view), _actions(view)]
+    sections = [_head(view), _listing(doc), _vast(doc), _health(doc), _maint_job(view), _earnings(view),
+                _actions(view)]
     return "\n".join(line for section in sections for line in section)

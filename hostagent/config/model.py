@@ -32,6 +32,11 @@ class VastConfig:
     # A maintenance write whose reply was lost may still land inside Vast this long after it was sent
     # (Vast sits behind a proxy that keeps an origin request up to 100 s): not declared lost before then.
     write_grace_s: float = 300.0
+    # Vast's signals about the machine: its renter reports are read this often (and at once when Vast's
+    # num_reports moves); verification, reliability, offline and errors come with every reconcile's machine read.
+    signals_every_s: float = 900.0
+    # Vast's `timeout` (seconds since it last heard from the machine) above which the machine counts as offline.
+    offline_after_s: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -181,6 +186,7 @@ class HealthConfig:
     critical_xids: tuple[int, ...] = (48, 63, 64, 74, 79, 92, 94, 95, 119, 120)
     unlist_on_unknown: bool = False
     relist_cooldown_s: float = 900.0  # all checks must pass this long before relisting
+    unlist_when_vast_offline: bool = False  # Vast already shows no offline machine to renters (docs/vast-signals.md)
 
 
 @dataclass(frozen=True)

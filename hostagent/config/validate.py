@@ -130,6 +130,8 @@ FIELD_CHECKS: dict[tuple[type, str], FieldCheck] = {
     (VastConfig, "max_retry_time_s"): positive,
     (VastConfig, "retry_after_cap_s"): not_negative,
     (VastConfig, "write_grace_s"): between(1, 86400),
+    (VastConfig, "signals_every_s"): between(60, 86400),  # reports: 1.2 s apart at most per Vast; once a minute
+    (VastConfig, "offline_after_s"): between(0, 86400),
     (MachineConfig, "id"): at_least(1),
     (MachineConfig, "hostname"): non_empty,
     (HardwareConfig, "nvml_deadline_s"): positive,

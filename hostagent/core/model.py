@@ -128,12 +128,28 @@ class MachineState:
     current_rentals_running: int = 0
     current_rentals_on_demand: int = 0
     gpu_occupancy: str | None = None
-    reliability: float | None = None
-    verification: str | None = None
-    timeout_s: float | None = None
+    reliability: float | None = None  # Vast's `reliability2`, 0..1
+    verification: str | None = None  # verified / unverified / deverified; None: not shown or not understood
+    timeout_s: float | None = None  # seconds since Vast last heard from the machine (0 = online)
     earn_day: float | None = None
     volume_size_gb: int | None = None  # the volume offer's size (`vol_size`); 0 = none, None = not shown
     listed_volume_cost: float | None = None  # $/GB/month of the volume offer
+    error_description: str | None = None  # the error Vast shows in red on the Machines page; None: none
+    num_reports: int | None = None  # renter reports Vast counts against the machine
+
+
+@dataclass(frozen=True, slots=True)
+class MachineReport:
+    """One renter report against a machine (GET /machines/{id}/reports/)."""
+
+    problem: str
+    message: str
+    created_at: float  # epoch s
+
+    @property
+    def key(self) -> str:
+        """Vast gives a report no id: its time and problem tell one report from another."""
+        return f"{self.created_at:.3f}|{self.problem}"
 
 
 @dataclass(frozen=True, slots=True)

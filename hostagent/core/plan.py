@@ -32,6 +32,7 @@ from hostagent.core.model import (
     Reason,
 )
 from hostagent.core.pricing import PriceDecision, price, usd
+from hostagent.core.signals import offline_reason
 
 END_DATE_TOLERANCE_S = 60.0
 SECONDS_PER_DAY = 86400.0
@@ -96,11 +97,14 @@ def _volume_diffs(desired: DesiredListing, machine: MachineState) -> list[str]:
 def _decide_listing(
     machine: MachineState, verdict: HealthVerdict, maint: MaintenancePlan, config: Config, history: History
 ) -> tuple[bool, str, Reason]:
-    """(listed?, cause of not listing, why). Health and maintenance can only take a listing away."""
+    """(listed?, cause of not listing, why). Health, maintenance and Vast's signals can only take a listing away."""
     failing = "; ".join(r.text for r in verdict.reasons)
     if maint.unlist:
         window = "; ".join(r.text for r in maint.reasons if r.step in ("maintenance.active", "maintenance.unlist"))
         return False, "maintenance", Reason("listing", f"unlisted for maintenance: {window} (rentals continue)")
+    if offline_reason(machine, config) is not None:
+        verb = "unlist" if machine.listed else "stay unlisted"
+        return False, "vast", Reason("listing", f"{verb}: Vast reports the machine offline (rentals continue)")
     if machine.listed and not verdict.ok:
         return False, "health", Reason("listing", f"unlist, a health check fails: {failing} (rentals continue)")
     if not machine.listed and not verdict.may_list:
@@ -284,7 +288,8 @@ def plan(  # noqa: PLR0917 - the team's agreed signature, positional like the ot
     unlist = [a for a in listing if isinstance(a, UnlistMachine)]
     other = [a for a in listing if not isinstance(a, UnlistMachine)]
     job_actions, job_reasons = defjob_actions(config.default_job, machine)
-    reasons = (*decision.reasons, *verdict.reasons, *verdict.notes, *maint.reasons, horizon, why, *job_reasons)
+    vast = [r for r in (offline_reason(machine, config),) if r is not None]  # health.unlist_when_vast_offline
+    reasons = (*decision.reasons, *verdict.reasons, *verdict.notes, *maint.reasons, *vast, horizon, why, *job_reasons)
     return Plan(
         desired=desired,
         # unlisting first: taking a sick machine off the market matters more than any other write

@@ -88,6 +88,12 @@ MACHINE_VALUES: tuple[tuple[str, str, MachineGetter], ...] = (
     ("hostagent_offer_end_timestamp_seconds", "When the offer expires (epoch s).", lambda m: m.end_date),
     ("hostagent_contract_end_timestamp_seconds", "Latest running contract end (epoch s).", lambda m: m.client_end_date),
     ("hostagent_machine_reliability", "Vast's reliability score (0..1).", lambda m: m.reliability),
+    ("hostagent_machine_verified", "1 when Vast shows the machine verified, 0 when not.",
+     lambda m: None if m.verification is None else m.verification == "verified"),
+    ("hostagent_machine_vast_error", "1 while Vast shows an error on the machine (error_description).",
+     lambda m: m.error_description is not None),
+    ("hostagent_machine_reports", "Renter reports Vast counts against the machine (num_reports).",
+     lambda m: m.num_reports),
 )
 
 EARNINGS_WINDOWS = ("today", "7d", "30d")
@@ -115,6 +121,7 @@ METRIC_NAMES: frozenset[str] = frozenset(
         "hostagent_machine_identity_mismatches_total",
         "hostagent_events_total",
         "hostagent_build_info",
+        "hostagent_machine_vast_offline",
     ]
 )
 
@@ -140,6 +147,7 @@ class Metrics:
         self._gpus: dict[int, _GpuMemory] = {}
         self._machine: MachineState | None = None
         self._target_price: float | None = None
+        self._vast_offline: tuple[int, bool] | None = None  # (machine id, offline per Vast)
         self._earnings: tuple[float, float, float] | None = None
         self.registry.register(_StateCollector(self))
         self._collector_errors = Counter(
@@ -189,6 +197,11 @@ class Metrics:
         with self._lock:
             self._machine = machine
             self._target_price = target_price
+
+    def observe_vast_offline(self, machine_id: int, offline: bool | None) -> None:
+        """Whether Vast reports the machine offline (its timeout past vast.offline_after_s); None: not known."""
+        with self._lock:
+            self._vast_offline = None if offline is None else (machine_id, offline)
 
     def observe_action(self, kind: str, result: str) -> None:
         """One write action applied (or, in observe mode, skipped); result e.g. "ok", "failed", "skipped"."""
@@ -286,6 +299,9 @@ class Metrics:
             families += [free, total]
         if self._machine is not None:
             families += _render_machine(self._machine, self._target_price)
+        if self._vast_offline is not None:
+            families.append(_single("hostagent_machine_vast_offline", "1 while Vast reports the machine offline.",
+                                    {"machine_id": str(self._vast_offline[0])}, float(self._vast_offline[1])))
         if self._earnings is not None:
             earnings = GaugeMetricFamily("hostagent_earnings_usd", "Earnings (USD) by window.", labels=["window"])
             for window, value in zip(EARNINGS_WINDOWS, self._earnings, strict=True):

@@ -38,6 +38,7 @@ from hostagent.service.market_metrics import fetch_metrics_sample
 from hostagent.service.outcome import ApplyOutcome, ReconcileStore
 from hostagent.service.reconcile import Reconciler
 from hostagent.service.sharedlock import SharedLock, holding_lock
+from hostagent.service.signals import SignalWatch
 from hostagent.vast.client import peer_query
 
 log = structlog.get_logger(__name__)
@@ -56,6 +57,7 @@ class AgentMetrics(Protocol):
     def observe_earnings(self, today_usd: float, last_7d_usd: float, last_30d_usd: float) -> None: ...
     def observe_identity_mismatch(self) -> None: ...
     def observe_event(self, kind: str) -> None: ...
+    def observe_vast_offline(self, machine_id: int, offline: bool | None) -> None: ...
 
 
 class AgentStore(ReconcileStore, HistoryStore, IdentityStore, EarningsStore, Protocol):
@@ -97,6 +99,7 @@ class Agent:
         # Every event goes through here (journal, log, metrics, then the notifier that bootstrap subscribes).
         self.events = events if events is not None else EventLog(store, metrics, read_only=read_only)
         self.history = HistoryKeeper(store)
+        self.signals = SignalWatch(store, self.events, metrics, read_only=read_only)  # Vast's view of the machine
         # Guards everything below against the service's other thread; set down during each Vast call.
         self.lock = SharedLock()
         self.gate = ApiGate(store, retry_after_cap_s=config.vast.retry_after_cap_s, metrics=metrics)
@@ -181,6 +184,8 @@ class Agent:
             return None
         self.problem = None
         self.problem_error = None
+        self.signals.observe(machine, self.history.history, self.config, now, lambda: self.gate.call(
+            "machine_reports", now, lambda: self.market.machine_reports(machine.id)))
         if self.health is None:
             self._assess(now)
         plan = make_plan(self.snapshot, machine, self._fresh_market(now), self.config, now, self.history.history)
@@ -360,6 +365,7 @@ class Agent:
             health_reasons=self.health.reasons if self.health else (),
             windows=windows, api=self.gate.state(now), problem=self.problem,
             history=self.history.history, outcome=self.outcome, identity=self.identity.status(),
+            vast_signals=self.signals.status(),
         )
         self._store_call("save_status", lambda: self.store.save_status(doc, now))
 

@@ -32,6 +32,10 @@ JSON Schema. Schema 1 (every key is always present; a value that is not known is
     identity          {recorded: {machine_id, hostname, gpu_name, num_gpus} or null (as first found),
                        mismatch: why the last read of the machine was refused (another machine, or its
                        identity changed; no write is sent while it lasts) and the fix, or null}
+    vast_signals      {verification, reliability (0..1), offline (per Vast: timeout > vast.offline_after_s),
+                       timeout_s, error_description, num_reports, reports: [{problem, message, created_at}]
+                       (newest first), reports_read_at, scheduled_by_vast: [{start, end, category}] (windows
+                       Vast holds that hostagent did not schedule)}; null values: not known yet
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from hostagent.core.model import History, HostSnapshot, MachineState, Plan
 from hostagent.service.effects import describe
 from hostagent.service.outcome import ApplyOutcome
 from hostagent.service.status_types import (
+    EMPTY_VAST_SIGNALS,
     SCHEMA,
     ApiGateState,
     DefaultJob,
@@ -57,6 +62,7 @@ from hostagent.service.status_types import (
     Maintenance,
     Reason,
     StatusDoc,
+    VastSignals,
 )
 
 GB = 1e9
@@ -202,6 +208,7 @@ def build(
     history: History,
     outcome: ApplyOutcome | None,
     identity: Identity | None = None,
+    vast_signals: VastSignals | None = None,
 ) -> StatusDoc:
     """The schema-1 status document (see the module docstring)."""
     return {
@@ -226,4 +233,5 @@ def build(
         "api": {**api, "problem": problem},
         "last_actions": _actions(outcome),
         "identity": identity or {"recorded": None, "mismatch": None},
+        "vast_signals": vast_signals or {**EMPTY_VAST_SIGNALS, "reports": [], "scheduled_by_vast": []},
     }

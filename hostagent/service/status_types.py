@@ -159,6 +159,32 @@ class Identity(TypedDict):
     mismatch: str | None
 
 
+class RenterReport(TypedDict):
+    problem: str
+    message: str
+    created_at: str
+
+
+class VastSignals(TypedDict):
+    """What Vast says about the machine (hostagent.service.signals); null: not known yet."""
+
+    verification: str | None
+    reliability: float | None
+    offline: bool | None
+    timeout_s: float | None
+    error_description: str | None
+    num_reports: int | None
+    reports: list[RenterReport]
+    reports_read_at: str | None
+    scheduled_by_vast: list[VastWindow]
+
+
+EMPTY_VAST_SIGNALS: VastSignals = {
+    "verification": None, "reliability": None, "offline": None, "timeout_s": None, "error_description": None,
+    "num_reports": None, "reports": [], "reports_read_at": None, "scheduled_by_vast": [],
+}
+
+
 class StatusDoc(TypedDict):
     """The whole document; hostagent.service.status_doc's docstring says what each field means."""
 
@@ -175,6 +201,7 @@ class StatusDoc(TypedDict):
     api: Api
     last_actions: LastActions
     identity: Identity
+    vast_signals: VastSignals
 
 
 def read_saved(raw: object) -> StatusDoc:
@@ -186,6 +213,7 @@ def read_saved(raw: object) -> StatusDoc:
     doc = dict(raw)
     # A newer schema is read for what this version understands; its extra keys are dropped below.
     doc.setdefault("identity", {"recorded": None, "mismatch": None})  # added with the identity guard
+    doc.setdefault("vast_signals", EMPTY_VAST_SIGNALS)  # added with Vast's signals
     actions = doc.get("last_actions")
     if isinstance(actions, dict):
         doc["last_actions"] = {"waiting": [], **actions}  # added with writes in flight

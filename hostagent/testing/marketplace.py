@@ -19,6 +19,7 @@ from hostagent.core.model import (
     EarningsReport,
     GpuMetricsCurrent,
     GpuMetricsHistory,
+    MachineReport,
     MachineState,
     Offer,
     VastMaintenance,
@@ -32,6 +33,7 @@ class FakeMarketplace:
     def __init__(self, *machines: MachineState, maints: Sequence[VastMaintenance] = ()) -> None:
         self.machines: dict[int, MachineState] = {m.id: m for m in machines}
         self.maints: list[VastMaintenance] = list(maints)
+        self.reports: dict[int, list[MachineReport]] = {}  # machine id -> renter reports, oldest first
         self.writes: list[tuple[str, int]] = []  # (operation, machine id), in the order they were sent
         self.reads: list[str] = []
         self.ignore_writes = False  # writes succeed and change nothing
@@ -60,6 +62,11 @@ class FakeMarketplace:
     def show_maints(self, machine_ids: Sequence[int]) -> list[VastMaintenance]:
         self.reads.append("show_maints")
         return [m for m in self.maints if m.machine_id in machine_ids]
+
+    def machine_reports(self, machine_id: int) -> list[MachineReport]:
+        self.reads.append("machine_reports")
+        self._machine(machine_id)
+        return list(self.reports.get(machine_id, ()))[-20:]
 
     def show_earnings(self, start: datetime, end: datetime, machine_id: int | None = None) -> EarningsReport:
         self.reads.append("show_earnings")

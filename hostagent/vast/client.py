@@ -88,7 +88,7 @@ def _float_or_none(value: float | None) -> float | None:
 
 
 class VastClient:
-    """Implements `hostagent.ports.Marketplace`, plus `show_user` and `machine_reports`.
+    """Implements `hostagent.ports.Marketplace`, plus `show_user`.
 
     `transport` is httpx's seam for tests; `rng` seeds the retry jitter. The key is sent only as
     `Authorization: Bearer` and is registered with `hostagent.runtime.logs.add_secret` so no log line shows it.

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hostagent.core.model import MachineReport
+
+__all__ = ["MachineReport", "VastUser"]  # MachineReport lives in the core: the Marketplace port returns it
+
 
 @dataclass(frozen=True, slots=True)
 class VastUser:
@@ -16,12 +20,3 @@ class VastUser:
     balance_usd: float | None
     credit_usd: float | None
     host_agreement_accepted: bool | None
-
-
-@dataclass(frozen=True, slots=True)
-class MachineReport:
-    """One renter report against a machine (GET /machines/{id}/reports/)."""
-
-    problem: str
-    message: str
-    created_at: float  # epoch s

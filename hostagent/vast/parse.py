@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime, timezone
 from typing import NoReturn
 
 import structlog
@@ -32,7 +31,8 @@ from hostagent.core.model import (
     VastMaintenance,
 )
 from hostagent.errors import VastBadReply
-from hostagent.vast.models import MachineReport, VastUser
+from hostagent.vast import parse_signals
+from hostagent.vast.models import VastUser
 
 log = structlog.get_logger(__name__)
 
@@ -195,7 +195,7 @@ def items(value: object, path: str, endpoint: str) -> list[Fields]:
 
 
 def machine(f: Fields) -> MachineState:
-    """One machine object (GET /machines items). `reliability2` is what Vast calls the reliability score."""
+    """One machine object (GET /machines items); Vast's signals about it are checked in parse_signals."""
     return MachineState(
         id=f.int_("id"),
         hostname=f.str_("hostname"),
@@ -217,12 +217,14 @@ def machine(f: Fields) -> MachineState:
         current_rentals_running=f.opt_int("current_rentals_running") or 0,
         current_rentals_on_demand=f.opt_int("current_rentals_on_demand") or 0,
         gpu_occupancy=f.opt_str("gpu_occupancy"),
-        reliability=_first_float(f, "reliability2", "reliability"),
-        verification=f.opt_str("verification"),
-        timeout_s=f.opt_float("timeout"),
+        reliability=parse_signals.reliability(f),
+        verification=parse_signals.verification(f),
+        timeout_s=parse_signals.timeout_s(f),
         earn_day=f.opt_float("earn_day"),
         volume_size_gb=f.opt_int("vol_size"),
         listed_volume_cost=f.opt_price("listed_volume_cost"),
+        error_description=parse_signals.error_description(f),
+        num_reports=parse_signals.num_reports(f),
     )
 
 
@@ -319,15 +321,4 @@ def user(f: Fields) -> VastUser:
     )
 
 
-def report(f: Fields) -> MachineReport:
-    """`created_at` is epoch seconds; an older spec sent an ISO date-time string, also accepted."""
-    raw = f.raw("created_at")
-    if isinstance(raw, str):
-        try:
-            moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        except ValueError:
-            f.fail(f.name("created_at"), "expected epoch seconds or ISO date-time", raw)
-        created_at = (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
-    else:
-        created_at = f.float_("created_at")
-    return MachineReport(problem=f.str_("problem"), message=f.opt_str("message") or "", created_at=created_at)
+report = parse_signals.report  # renter reports are read with the other signals

@@ -13,7 +13,7 @@ import structlog
 
 from hostagent.clock import SystemClock
 from hostagent.ports import Clock
-from hostagent.testing.emulator import faults, routes
+from hostagent.testing.emulator import faults, routes, signals
 from hostagent.testing.emulator.faults import Fault, FaultBook
 from hostagent.testing.emulator.ratelimit import RateLimiter, too_frequent_body
 from hostagent.testing.emulator.renters import RenterSimulation
@@ -127,6 +127,19 @@ class Emulator:
             machine.maintenances.append(window)
             return window.id
 
+    def add_report(self, machine_id: int, problem: str, message: str = "") -> dict[str, object]:
+        """A renter files a report against the machine (testing/emulator/signals.py); returns it as Vast lists it."""
+        with self._lock:
+            self._sim.run_until(self.now_s())
+            body = {"machine_id": machine_id, "problem": problem, "message": message}
+            return signals.add_report(self._state, body, self.now_s())
+
+    def set_signals(self, machine_id: int, **changes: object) -> None:
+        """Vast's own view of the machine: verification, offline (bool), error_description, reliability2."""
+        with self._lock:
+            self._sim.run_until(self.now_s())
+            signals.set_signals(self._state, {"machine_id": machine_id, **changes}, self.now_s())
+
     def set_rate_limits(self, enabled: bool) -> None:
         self.limiter.enabled = enabled
         self.limiter.reset()
@@ -153,6 +166,8 @@ class Emulator:
         parts = urlsplit(target)
         raw_query = dict(parse_qsl(parts.query, keep_blank_values=True))
         json_body = _loads(body)
+        if routes.normalise(parts.path) in _SIGNAL_ROUTES and method == "POST":
+            return self._control_signal(routes.normalise(parts.path), json_body)
         if routes.normalise(parts.path).startswith("/_emulator/"):
             return self._control(method, routes.normalise(parts.path), json_body)
         record = RecordedRequest(method=method, path=parts.path, query=raw_query, headers=headers,
@@ -200,7 +215,8 @@ class Emulator:
         return result if isinstance(result, Reply) else json_reply(result)
 
     def _control(self, method: str, path: str, body: object) -> Reply:
-        """`/_emulator/fault` (POST adds, DELETE clears), `/_emulator/requests`, `/_emulator/advance`."""
+        """`/_emulator/fault` (POST adds, DELETE clears), `/_emulator/requests`, `/_emulator/advance`, and Vast's
+        own signals about a machine: `/_emulator/report`, `/_emulator/signals`, `/_emulator/maintenance`."""
         try:
             if path == "/_emulator/fault" and method == "POST" and isinstance(body, dict):
                 self.inject(Fault.from_json(body))
@@ -216,6 +232,27 @@ class Emulator:
             return error_reply(400, "invalid_args", str(err))
         return error_reply(404, "not_found", f"no control route {method} {path}")
 
+    def _control_signal(self, path: str, body: object) -> Reply:
+        """Vast's own signals about a machine (hostagent.testing.emulator.signals says what each route takes)."""
+        if not isinstance(body, dict):
+            return error_reply(400, "invalid_args", "expected a JSON object")
+        try:
+            machine_id = int(str(body.get("machine_id")))
+            if machine_id not in self._state.machines:
+                return error_reply(404, "not_found", f"no machine {machine_id} in this account")
+            if path == "/_emulator/report":
+                report = self.add_report(machine_id, str(body.get("problem", "")), str(body.get("message", "")))
+                return json_reply({"success": True, "report": report})
+            if path == "/_emulator/signals":
+                self.set_signals(machine_id, **{k: v for k, v in body.items() if k != "machine_id"})
+                return json_reply({"success": True})
+            window_id = self.schedule_vast_maintenance(
+                machine_id, signals.number(body, "start_time"), signals.number(body, "duration_hours"),
+                str(body.get("category", "other")))
+        except (TypeError, ValueError) as err:
+            return error_reply(400, "invalid_args", str(err))
+        return json_reply({"success": True, "id": window_id})
+
     def _control_advance(self, seconds: object) -> Reply:
         if not callable(getattr(self.clock, "advance", None)):
             return error_reply(409, "real_clock", "this emulator runs on the real clock; time cannot be advanced")
@@ -223,6 +260,9 @@ class Emulator:
             return error_reply(400, "invalid_args", "seconds must be a number >= 0")
         self.advance(float(seconds))
         return json_reply({"success": True, "now": self.now_s()})
+
+
+_SIGNAL_ROUTES = ("/_emulator/report", "/_emulator/signals", "/_emulator/maintenance")
 
 
 def _api_key(headers: dict[str, str], query: dict[str, str]) -> str | None:

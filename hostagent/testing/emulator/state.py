@@ -128,7 +128,8 @@ class Machine:
     cuda_max_good: str = "12.4"
     reliability2: float = 0.995
     verification: str = "verified"
-    timeout_s: float = 0.0
+    offline_since_s: float | None = None  # when Vast last heard from the machine; None: online (timeout 0)
+    error_description: str | None = None  # the red error line on Vast's Machines page
     # listing
     listed: bool = False
     listed_gpu_cost: float | None = None
@@ -181,10 +182,10 @@ class Machine:
             "hostname": self.hostname,
             "geolocation": self.geolocation,
             "public_ipaddr": self.public_ipaddr,
-            "timeout": self.timeout_s,
+            "timeout": 0.0 if self.offline_since_s is None else round(max(0.0, now_s - self.offline_since_s), 3),
             "hosting_type": 0,
             "verification": self.verification,
-            "error_description": None,
+            "error_description": self.error_description,
             "num_reports": len(self.reports),
             "num_gpus": self.num_gpus,
             "gpu_name": self.gpu_name,
