@@ -76,7 +76,7 @@ class ListMachine(_Write):
 
 @dataclass(frozen=True, slots=True)
 class UnlistMachine(_Write):
-    """No offer for new rentals (running ones continue). `cause` is "health" or "maintenance"."""
+    """No offer for new rentals (running ones continue). `cause`: "health", "maintenance" or "vast" (offline)."""
 
     kind: ClassVar[ActionKind] = ActionKind.UNLIST
     machine_id: int

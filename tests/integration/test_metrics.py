@@ -234,8 +234,10 @@ def test_metric_names_lists_exactly_what_a_fully_fed_endpoint_exports(metrics: M
                clock_event_reasons=0, pstate=0, compute_processes=1, pcie_tx_kb_per_s=10, pcie_rx_kb_per_s=20,
                energy_mj=10**9, xid_events=(XidEvent(0, 79, "xid"), XidEvent(0, 0, "ecc_single_bit")))
     metrics.observe_snapshot(snapshot(T0, full, GpuReading(index=1, uuid=None, name=None, health=GpuHealth.LOST)))
-    everything = replace(MACHINE, listed_storage_cost=0.1, end_date=1.8e9, client_end_date=1.79e9, reliability=0.99)
+    everything = replace(MACHINE, listed_storage_cost=0.1, end_date=1.8e9, client_end_date=1.79e9, reliability=0.99,
+                         verification="verified", num_reports=0)
     metrics.observe_machine(everything, target_price=2.0)
+    metrics.observe_vast_offline(MACHINE.id, offline=False)
     metrics.observe_earnings(1.0, 2.0, 3.0)
     metrics.observe_action("list_machine", "ok")
     metrics.observe_api_error("timeout", None)
@@ -294,3 +296,18 @@ def test_the_grafana_dashboard_reads_only_metrics_hostagent_exports() -> None:
                    "hostagent_rentals_running", "hostagent_earnings_usd", "hostagent_actions_total",
                    "hostagent_api_errors_total"):
         assert needed in used, f"the dashboard shows no {needed}"
+
+
+def test_vast_signals_are_gauges_per_machine_under_the_agreed_names(metrics: Metrics, server: MetricsServer) -> None:
+    """offline per Vast, verified, an error shown and the report count, each labelled machine_id."""
+    signals = replace(MACHINE, verification="deverified", error_description="GPU 3 lost", num_reports=4)
+    metrics.observe_machine(signals, target_price=None)
+    metrics.observe_vast_offline(MACHINE.id, offline=True)
+    samples = scrape(server)
+    got = {name: values(samples, name, machine_id=str(MACHINE.id)) for name in (
+        "hostagent_machine_vast_offline", "hostagent_machine_verified", "hostagent_machine_vast_error",
+        "hostagent_machine_reports")}
+    assert got == {"hostagent_machine_vast_offline": [1.0], "hostagent_machine_verified": [0.0],
+                   "hostagent_machine_vast_error": [1.0], "hostagent_machine_reports": [4.0]}
+    metrics.observe_vast_offline(MACHINE.id, offline=None)  # not known: no series rather than a guess
+    assert values(scrape(server), "hostagent_machine_vast_offline") == []

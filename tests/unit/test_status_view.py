@@ -72,3 +72,27 @@ def test_a_contract_running_into_the_next_window_shows_its_end_and_a_warning() -
     assert "latest ends 2026-11-29 19:00 UTC" in text
     assert f"WARNING: {warning}" in text
     assert "WARNING: a running contract ends after the next window starts" in text
+
+
+def test_what_vast_says_about_the_machine_has_its_own_lines() -> None:
+    """Offline per Vast, its error, the newest reports and Vast's own windows, each said in words."""
+    doc = blank_doc()
+    doc["vast_signals"] = {
+        "verification": "deverified", "reliability": 0.9712, "offline": True, "timeout_s": 5400.0,
+        "error_description": "GPU 3 not detected", "num_reports": 2,
+        "reports": [{"problem": "Network Issue", "message": "slow pulls", "created_at": "2026-11-29T01:00:00+00:00"}],
+        "reports_read_at": "2026-11-29T01:05:00+00:00",
+        "scheduled_by_vast": [{"start": "2026-11-30T02:00:00+00:00", "end": "2026-11-30T04:00:00+00:00",
+                               "category": "power"}],
+    }
+    text = render_status(a_view(doc)).splitlines()
+    first = next(i for i, line in enumerate(text) if line.startswith("vast "))
+    assert text[first:first + 6] == [
+        "vast      deverified · reliability 97.12 % · OFFLINE per Vast · ERROR shown · 2 renter report(s)",
+        "          Vast last heard from the machine 90 min ago",
+        "          error on Vast: GPU 3 not detected",
+        "          report 2026-11-29 01:00 UTC: Network Issue: slow pulls",
+        "          Vast scheduled maintenance 2026-11-30 02:00 UTC → 2026-11-30 04:00 UTC (power), not hostagent",
+        text[first + 5],
+    ]
+    assert text[first + 5].startswith("health ")
