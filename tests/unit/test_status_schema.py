@@ -109,6 +109,17 @@ def test_a_document_saved_before_identity_and_waiting_existed_is_filled_in_and_r
     assert "machine: not read yet · enforce mode" in render_status(a_view(doc))
 
 
+def test_a_document_saved_before_vast_signals_existed_reads_as_nothing_known_yet() -> None:
+    """An older schema-1 document (no `vast_signals`) reads with every signal null and no reports, and renders."""
+    old: dict[str, Any] = json.loads(json.dumps(blank_doc()))
+    del old["vast_signals"]
+    doc = read_saved(old)
+    assert doc["vast_signals"]["offline"] is None
+    assert doc["vast_signals"]["reports"] == []
+    jsonschema.validate(a_view(doc), status_schema())
+    assert "vast      verification unknown · reliability – · online: unknown" in render_status(a_view(doc))
+
+
 def test_a_newer_documents_keys_this_version_does_not_know_are_left_out() -> None:
     """A document from a newer agent is shown for what this version understands."""
     newer: dict[str, Any] = json.loads(json.dumps(blank_doc()))
