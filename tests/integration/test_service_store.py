@@ -44,7 +44,11 @@ def test_with_the_state_store_full_the_service_goes_on_and_records_again_once_sp
     with world(tmp_path) as w:
         service = w.service()
         store = service.agent.store
-        store._db.set_max_bytes(64 * 1024)  # the store's own size cap stands in for a full disk
+        with store._db.read("sizing the test's cap") as conn:  # what the store's tables already hold
+            pages = conn.execute("PRAGMA page_count").fetchone()[0]
+            page_bytes = conn.execute("PRAGMA page_size").fetchone()[0]
+        used_bytes = pages * page_bytes
+        store._db.set_max_bytes(used_bytes + 64 * 1024)  # the store's own size cap stands in for a full disk
         with pytest.raises(StateError, match="full"):  # noqa: PT012 -- fills it until a write fails
             for i in range(1000):
                 store.journal(w.clock.now(), "note", f"filler {i}", "x" * 2000)
