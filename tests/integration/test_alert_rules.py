@@ -15,6 +15,7 @@ import pytest
 import yaml
 from promql import promql_metric_names
 
+from hostagent.config.model import HealthConfig
 from hostagent.runtime.metrics import METRIC_NAMES
 
 PROMETHEUS_DIR = Path(__file__).resolve().parents[2] / "config" / "prometheus"
@@ -74,6 +75,12 @@ def test_every_alert_names_its_host_and_the_fix_and_has_a_severity() -> None:
         for text in annotations.values():
             assert re.search(r"\$labels\.(instance|Hostname)", text), f"{name}: {text!r} names no host"
         assert "Fix:" in annotations["description"], f"{name} says no fix"
+
+
+def test_the_hot_gpu_alert_uses_the_agents_default_temperature_limit() -> None:
+    """The alert and the agent's health check call the same GPU hot (health.max_temperature_c)."""
+    (hot,) = [rule for rule in alert_rules() if rule["alert"] == "HostagentGpuHot"]
+    assert hot["expr"] == f"DCGM_FI_DEV_GPU_TEMP > {HealthConfig().max_temperature_c:g}"
 
 
 def test_every_alert_has_a_promtool_unit_test() -> None:
