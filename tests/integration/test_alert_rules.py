@@ -21,6 +21,7 @@ from hostagent.runtime.metrics import METRIC_NAMES
 PROMETHEUS_DIR = Path(__file__).resolve().parents[2] / "config" / "prometheus"
 RULES = PROMETHEUS_DIR / "hostagent-rules.yml"
 RULE_TESTS = PROMETHEUS_DIR / "hostagent-rules.test.yml"
+EXAMPLE_CONFIG = PROMETHEUS_DIR / "prometheus.example.yml"
 DASHBOARD = PROMETHEUS_DIR.parent / "grafana-dashboard.json"
 # Agreed for issue 9 and exported by the parts that read Vast's signals, hold/pause and notify.
 AGREED_NAMES = frozenset({
@@ -100,6 +101,22 @@ def test_promtool_accepts_the_rules_and_their_unit_tests_pass() -> None:
     tested = promtool("test", "rules", str(RULE_TESTS))
     assert tested.returncode == 0, tested.stdout + tested.stderr
     assert "SUCCESS" in tested.stdout
+
+
+def test_the_example_prometheus_config_scrapes_the_job_the_rules_expect() -> None:
+    """HostagentDown reads up{job="hostagent"}: the shipped scrape config names that job and loads the rules."""
+    example = yaml.safe_load(EXAMPLE_CONFIG.read_text())
+    assert example["rule_files"] == [RULES.name]
+    assert [job["job_name"] for job in example["scrape_configs"]] == ["hostagent"]
+    (down,) = [rule for rule in alert_rules() if rule["alert"] == "HostagentDown"]
+    assert 'job="hostagent"' in down["expr"]
+
+
+@needs_promtool
+def test_promtool_accepts_the_example_prometheus_config() -> None:
+    """`promtool check config` on the example, which also checks the rule file it loads."""
+    checked = promtool("check", "config", str(EXAMPLE_CONFIG))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 @needs_promtool
