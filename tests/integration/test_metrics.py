@@ -283,7 +283,7 @@ def test_the_grafana_dashboard_reads_only_metrics_hostagent_exports() -> None:
                    "hostagent_machine_listed", "hostagent_price_usd_per_gpu_hour",
                    "hostagent_target_price_usd_per_gpu_hour", "hostagent_min_bid_usd_per_gpu_hour",
                    "hostagent_rentals_running", "hostagent_earnings_usd", "hostagent_actions_total",
-                   "hostagent_api_errors_total"):
+                   "hostagent_api_errors_total", "hostagent_health_ok", "hostagent_last_reconcile_timestamp_seconds"):
         assert needed in used, f"the dashboard shows no {needed}"
 
 
