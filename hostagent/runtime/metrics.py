@@ -27,6 +27,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from hostagent import __version__
+from hostagent.core.events import EventKind
 from hostagent.core.model import GpuHealth, GpuReading, HostSnapshot, MachineState
 from hostagent.core.occupancy import gpu_use
 from hostagent.runtime.metrics_server import MetricsServer, serve
@@ -122,6 +123,9 @@ METRIC_NAMES: frozenset[str] = frozenset(
         "hostagent_events_total",
         "hostagent_build_info",
         "hostagent_machine_vast_offline",
+        "hostagent_health_ok",
+        "hostagent_last_reconcile_timestamp_seconds",
+        "hostagent_reconcile_interval_seconds",
     ]
 )
 
@@ -149,6 +153,8 @@ class Metrics:
         self._target_price: float | None = None
         self._vast_offline: tuple[int, bool] | None = None  # (machine id, offline per Vast)
         self._earnings: tuple[float, float, float] | None = None
+        self._health_ok: bool | None = None
+        self._reconciled: tuple[float, float] | None = None  # (last success epoch s, configured interval s)
         self.registry.register(_StateCollector(self))
         self._collector_errors = Counter(
             "hostagent_collector_errors", "Failed hardware reads, by kind.", ["kind"], registry=self.registry
@@ -166,6 +172,8 @@ class Metrics:
         self._events = Counter(
             "hostagent_events", "Events emitted (hostagent.core.events), by kind.", ["kind"], registry=self.registry
         )
+        for kind in EventKind:  # every kind from 0: increase() misses the first event of a series born at 1
+            self._events.labels(kind.value)
         ProcessCollector(registry=self.registry)
 
     # ---- observations ---------------------------------------------------------------------
@@ -218,6 +226,16 @@ class Metrics:
     def observe_event(self, kind: str) -> None:
         """An event (hostagent.core.events.EventKind) was emitted: alert rules count these."""
         self._events.labels(kind).inc()
+
+    def observe_health(self, ok: bool) -> None:
+        """The agent's health verdict (hostagent_health_ok); the alert rules read it."""
+        with self._lock:
+            self._health_ok = ok
+
+    def observe_reconcile(self, at_epoch_s: float, interval_s: float) -> None:
+        """A reconcile read Vast and planned; interval_s (agent.reconcile_s) lets rules judge staleness."""
+        with self._lock:
+            self._reconciled = (at_epoch_s, interval_s)
 
     def observe_earnings(self, today_usd: float, last_7d_usd: float, last_30d_usd: float) -> None:
         with self._lock:
@@ -297,6 +315,14 @@ class Metrics:
                 if disk.total_bytes is not None:
                     total.add_metric([disk.requested_path], disk.total_bytes)
             families += [free, total]
+        if self._health_ok is not None:
+            families.append(_single("hostagent_health_ok", "1 when the agent judges the host healthy, 0 when not.",
+                                    {}, float(self._health_ok)))
+        if self._reconciled is not None:
+            families.append(_single("hostagent_last_reconcile_timestamp_seconds",
+                                    "When a reconcile last read Vast and planned (epoch s).", {}, self._reconciled[0]))
+            families.append(_single("hostagent_reconcile_interval_seconds", "The configured agent.reconcile_s.",
+                                    {}, self._reconciled[1]))
         if self._machine is not None:
             families += _render_machine(self._machine, self._target_price)
         if self._vast_offline is not None:

@@ -58,6 +58,8 @@ class AgentMetrics(Protocol):
     def observe_identity_mismatch(self) -> None: ...
     def observe_event(self, kind: str) -> None: ...
     def observe_vast_offline(self, machine_id: int, offline: bool | None) -> None: ...
+    def observe_health(self, ok: bool) -> None: ...
+    def observe_reconcile(self, at_epoch_s: float, interval_s: float) -> None: ...
 
 
 class AgentStore(ReconcileStore, HistoryStore, IdentityStore, EarningsStore, Protocol):
@@ -157,6 +159,8 @@ class Agent:
         verdict = core_health.assess(self.snapshot, self.machine, self.config.health, now, self.history.history)
         reasons = (*verdict.reasons, *verdict.notes)
         self.health = HealthView(verdict.ok, tuple(f"{r.step}: {r.text}" for r in reasons))
+        if self.metrics is not None:
+            self.metrics.observe_health(verdict.ok)
         self.history.observe_health(verdict)
 
     # ---- reconcile ----------------------------------------------------------------------------
@@ -190,6 +194,8 @@ class Agent:
             self._assess(now)
         plan = make_plan(self.snapshot, machine, self._fresh_market(now), self.config, now, self.history.history)
         self.plan = plan
+        if self.metrics is not None:  # alive and reading Vast: the alert rules' "stale" is measured from here
+            self.metrics.observe_reconcile(now.timestamp(), self.config.agent.reconcile_s)
         self.history.adopt(plan.memory)
         kept = next((r.text for r in plan.reasons if r.step == "maintenance.keep_stale"), None)
         if plan.actions or extra or kept not in (None, self._kept_stale):  # why a stale window stays: said once

@@ -14,7 +14,9 @@ import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
+from promql import promql_metric_names
 
+from hostagent.core.events import EventKind
 from hostagent.core.model import DiskReading, GpuHealth, GpuReading, HostSnapshot, MachineState, XidEvent
 from hostagent.runtime.metrics import METRIC_NAMES, Metrics
 from hostagent.runtime.metrics_server import MetricsServer, parse_address
@@ -242,6 +244,8 @@ def test_metric_names_lists_exactly_what_a_fully_fed_endpoint_exports(metrics: M
     metrics.observe_action("list_machine", "ok")
     metrics.observe_api_error("timeout", None)
     metrics.observe_event("unlisted")
+    metrics.observe_health(ok=True)
+    metrics.observe_reconcile(T0.timestamp(), 300.0)
 
     # process_* comes from prometheus-client's ProcessCollector, *_created from its counters.
     exported = {s.name for s in scrape(server) if not s.name.startswith("process_") and not s.name.endswith("_created")}
@@ -255,19 +259,6 @@ def test_a_refused_reply_about_another_machine_is_counted(metrics: Metrics, serv
     metrics.observe_identity_mismatch()
     metrics.observe_identity_mismatch()
     assert values(scrape(server), "hostagent_machine_identity_mismatches_total") == [2]
-
-
-def promql_metric_names(expr: str) -> set[str]:
-    """The metric names a PromQL expression reads (label matchers, ranges, grouping and functions removed)."""
-    expr = re.sub(r'"[^"]*"', "", expr)
-    expr = re.sub(r"\{[^}]*\}|\[[^\]]*\]", "", expr)
-    expr = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", expr)
-    names: set[str] = set()
-    for match in re.finditer(r"(?<![A-Za-z0-9_:.])[A-Za-z_:][A-Za-z0-9_:]*", expr):
-        if not expr[match.end():].lstrip().startswith("("):  # a function call, not a metric
-            names.add(match.group())
-    keywords = {"and", "or", "unless", "bool", "offset"}
-    return names - keywords
 
 
 def test_promql_metric_names_skips_functions_labels_and_ranges() -> None:
@@ -294,7 +285,7 @@ def test_the_grafana_dashboard_reads_only_metrics_hostagent_exports() -> None:
                    "hostagent_machine_listed", "hostagent_price_usd_per_gpu_hour",
                    "hostagent_target_price_usd_per_gpu_hour", "hostagent_min_bid_usd_per_gpu_hour",
                    "hostagent_rentals_running", "hostagent_earnings_usd", "hostagent_actions_total",
-                   "hostagent_api_errors_total"):
+                   "hostagent_api_errors_total", "hostagent_health_ok", "hostagent_last_reconcile_timestamp_seconds"):
         assert needed in used, f"the dashboard shows no {needed}"
 
 
@@ -311,3 +302,43 @@ def test_vast_signals_are_gauges_per_machine_under_the_agreed_names(metrics: Met
                    "hostagent_machine_vast_error": [1.0], "hostagent_machine_reports": [4.0]}
     metrics.observe_vast_offline(MACHINE.id, offline=None)  # not known: no series rather than a guess
     assert values(scrape(server), "hostagent_machine_vast_offline") == []
+
+
+def test_every_grafana_panel_filters_by_the_fleet_variables_host_and_machine_id() -> None:
+    """A fleet dashboard: each query reads only the hosts and machines picked in the two variables."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["host"]["query"]["query"] == "label_values(hostagent_build_info, instance)"
+    assert '$host' in variables["machine_id"]["query"]["query"]  # machines of the hosts picked
+    assert variables["host"]["multi"]
+    assert variables["machine_id"]["multi"]
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            expr = target["expr"]
+            for selector in re.findall(r"[A-Za-z_:][A-Za-z0-9_:]*\{[^}]*\}", expr):
+                assert 'instance=~"$host"' in selector, f"{panel['title']}: {selector} ignores $host"
+            assert 'machine_id=~"$machine_id"' in expr, f"{panel['title']}: {expr!r} ignores $machine_id"
+            assert target["legendFormat"].startswith("{{instance}}"), f"{panel['title']}: whose series is whose?"
+
+
+def test_health_and_the_last_reconcile_are_exported_once_known(metrics: Metrics, server: MetricsServer) -> None:
+    """hostagent_health_ok is absent while unknown, then 1 or 0; the last reconcile carries its interval."""
+    names = {s.name for s in scrape(server)}
+    assert "hostagent_health_ok" not in names
+    assert "hostagent_last_reconcile_timestamp_seconds" not in names
+    metrics.observe_health(ok=False)
+    metrics.observe_reconcile(T0.timestamp(), 300.0)
+    samples = scrape(server)
+    assert values(samples, "hostagent_health_ok") == [0]
+    assert values(samples, "hostagent_last_reconcile_timestamp_seconds") == [T0.timestamp()]
+    assert values(samples, "hostagent_reconcile_interval_seconds") == [300]
+    metrics.observe_health(ok=True)
+    assert values(scrape(server), "hostagent_health_ok") == [1]
+
+
+def test_every_event_kind_is_counted_from_zero_so_the_first_event_shows_in_increase(
+    metrics: Metrics, server: MetricsServer,
+) -> None:
+    """A counter series born at 1 hides its first event from increase(); each kind starts at 0 instead."""
+    counted = {s.labels["kind"]: s.value for s in scrape(server) if s.name == "hostagent_events_total"}
+    assert counted == {kind.value: 0 for kind in EventKind}
