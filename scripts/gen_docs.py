@@ -9,6 +9,7 @@ What is generated, and from what:
 - the configuration reference (`<!-- generated: config-reference -->` in docs/configuration.md): from the config
   model (hostagent/config/model.py: keys, types, defaults), its checks (config/validate.py: ranges) and the comments
   of config/hostagent.example.toml (descriptions); see hostagent/docgen/config_reference.py;
+- the exit codes (`<!-- generated: exit-codes -->` in docs/operating.md): from the EXIT_* constants;
 - docs/hostagent.1, the man page: from the command parsers (hostagent/cli.py, hostagent/commands/); see
   hostagent/docgen/manpage.py;
 - the command samples: from real runs of the commands against the Vast emulator and the fake GPUs of
@@ -27,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from hostagent.docgen.config_reference import reference_markdown  # noqa: E402
-from hostagent.docgen.manpage import manpage  # noqa: E402
+from hostagent.docgen.manpage import exit_codes_markdown, manpage  # noqa: E402
 from hostagent.docgen.samples import make_samples  # noqa: E402
 
 REGENERATE = ".venv/bin/python scripts/gen_docs.py"
@@ -60,6 +61,7 @@ def expected(only_samples: set[str] | None = None) -> dict[Path, str]:
     samples = make_samples(wanted)
     blocks: dict[tuple[str, str], str] = {("sample", name): text for name, text in samples.items()}
     blocks[("generated", "config-reference")] = reference_markdown()
+    blocks[("generated", "exit-codes")] = exit_codes_markdown()
     out = {path: fill(path.read_text(encoding="utf-8"), blocks) for path in docs}
     out[REPO / "docs" / "hostagent.1"] = manpage()
     return out

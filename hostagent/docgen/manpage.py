@@ -15,7 +15,7 @@ from pathlib import Path
 from hostagent import commands
 from hostagent.commands import COMMANDS
 
-_EXIT_LINE = re.compile(r"^EXIT_\w+ = (\d+)\s*#\s*(.*)$", re.MULTILINE)
+_EXIT_NAMED = re.compile(r"^(EXIT_\w+) = (\d+)\s*#\s*(.*)$", re.MULTILINE)
 
 
 def _roff(text: str) -> str:
@@ -57,7 +57,14 @@ def _options(parser: argparse.ArgumentParser) -> list[str]:
 def exit_codes() -> list[tuple[int, str]]:
     """(code, meaning) for each EXIT_* constant, in the order they are defined."""
     source = Path(commands.__file__).read_text(encoding="utf-8")
-    return [(int(code), words) for code, words in _EXIT_LINE.findall(source)]
+    return [(int(code), words) for _, code, words in _EXIT_NAMED.findall(source)]
+
+
+def exit_codes_markdown() -> str:
+    """The exit codes as a table for docs/operating.md, from the same constants as the man page."""
+    source = Path(commands.__file__).read_text(encoding="utf-8")
+    rows = [f"| {code} | `{name}` | {words} |" for name, code, words in _EXIT_NAMED.findall(source)]
+    return "\n".join(["| code | name | meaning |", "|---|---|---|", *rows]) + "\n"
 
 
 def manpage() -> str:

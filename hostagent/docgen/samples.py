@@ -155,6 +155,26 @@ def _plan(world: World) -> str:
     return "$ hostagent plan\n" + world.normal(out.getvalue())
 
 
+def _run_once(world: World) -> str:
+    from hostagent.cli import main  # noqa: PLC0415
+    from hostagent.commands.demo_story import demo_config, demo_start  # noqa: PLC0415
+    from hostagent.config import load_config  # noqa: PLC0415
+    from hostagent.runtime.logs import configure_logging  # noqa: PLC0415
+    from hostagent.testing.scenario import Simulation  # noqa: PLC0415
+
+    config = load_config(DEMO_TOML, environ={})
+    workdir = world.root / "run-once"
+    with Simulation(config, workdir, start=demo_start(demo_config(config), 4)) as sim:
+        # Its own state directory: the simulation's agent holds the lock on its own.
+        path = _config_copy(DEMO_TOML, workdir / "demo.toml", workdir / "run-state", sim.emu.url)
+        with _simulated_wall_clock(sim.clock, sim.emu.api_key), contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):
+            code = main(["--config", str(path), "run", "--once"])
+        configure_logging(level="error")
+    journal = world.hostagent("--config", str(path), "journal")
+    return f"$ hostagent run --once 2>/dev/null; echo \"exit $?\"\nexit {code}\n$ hostagent journal\n{journal}"
+
+
 def _doctor(world: World) -> str:
     from hostagent.testing.emulator import Emulator  # noqa: PLC0415
 
@@ -177,6 +197,7 @@ MAKERS: dict[str, Callable[[World], str]] = {
     "telemetry": _telemetry,
     "check-config": _check_config,
     "plan": _plan,
+    "run-once": _run_once,
     "doctor": _doctor,
 }
 

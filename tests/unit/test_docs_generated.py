@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from hostagent import commands
 from hostagent.commands import COMMANDS
 from hostagent.config import Config
 from hostagent.config.convert import schema_paths
@@ -47,6 +48,8 @@ def test_the_man_page_names_every_command_and_every_exit_code() -> None:
     codes = dict(exit_codes())
     assert {0, 1, 2, 67, 68, 69, 77, 78} <= codes.keys()
     assert all(codes.values())
+    defined = re.findall(r"^EXIT_\w+ = \d+", Path(commands.__file__).read_text(encoding="utf-8"), re.MULTILINE)
+    assert len(exit_codes()) == len(defined), "an EXIT_* constant without a comment saying what it means"
     for section in ("NAME", "SYNOPSIS", "DESCRIPTION", "COMMANDS", "EXIT STATUS", "FILES", "SEE ALSO"):
         assert f"\n.SH {section}\n" in page
 
