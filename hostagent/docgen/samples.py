@@ -11,7 +11,8 @@ Vast emulator. They are made deterministic as follows, and only so:
 - `doctor` runs `hostagent doctor` against the emulator on the real clock; the measured clock offset is
   normalised, like every temporary path (`/tmp/hostagent-demo-XXXX`), the emulator's port (8765, the demo's) and
   the checkout's path (`~/hostagent`);
-- `telemetry` and `check-config` run the commands; the reading's time is normalised.
+- `telemetry` and `check-config` run the commands; the reading's time is normalised;
+- `emulator` starts `hostagent emulator` on a free port (shown as 8765, its default) and stops it with Ctrl-C.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import contextlib
 import io
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -175,6 +177,23 @@ def _run_once(world: World) -> str:
     return f"$ hostagent run --once 2>/dev/null; echo \"exit $?\"\nexit {code}\n$ hostagent journal\n{journal}"
 
 
+def _emulator(world: World) -> str:
+    """`hostagent emulator` until it is ready, then Ctrl-C (SIGINT), as an operator would stop it."""
+    with subprocess.Popen([sys.executable, "-m", "hostagent", "emulator", "--port", "0"], cwd=REPO, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"}) as proc:  # its lines as it prints them
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("Stop with Ctrl-C."):
+                break
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=60)
+    text = "".join(lines) + rest
+    return "$ hostagent emulator\n" + re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:8765", text)
+
+
 def _doctor(world: World) -> str:
     from hostagent.testing.emulator import Emulator  # noqa: PLC0415
 
@@ -199,6 +218,7 @@ MAKERS: dict[str, Callable[[World], str]] = {
     "plan": _plan,
     "run-once": _run_once,
     "doctor": _doctor,
+    "emulator": _emulator,
 }
 
 
