@@ -1,4 +1,4 @@
-"""The words about the config match the program: the example's stated defaults, and defaults quoted in the docs."""
+"""The words about the config match the program: the example's stated defaults and ranges, and defaults quoted in docs."""
 
 from __future__ import annotations
 
@@ -53,6 +53,27 @@ def test_every_default_the_example_states_is_the_one_the_program_uses() -> None:
         if said is not None and said != key.default and (said, key.default) != ("none", "[]"):  # no args: none
             wrong.append(f"{key.path}: the example says default {stated.group(1)}, the program uses {key.default}")
     assert wrong == []
+
+
+def test_every_range_the_example_states_is_the_one_the_program_checks() -> None:
+    """`(0 to 10)` or `at least 1` in a key's comment must be the bounds `check-config` enforces."""
+    wrong, stated = [], 0
+    for key in keys():
+        bounds = re.fullmatch(r"[\[(](-?[\d.]+), (-?[\d.]+)[\])]", key.range)
+        minimum = re.fullmatch(r">= (-?\d+)", key.range)
+        low, high = (bounds.groups() if bounds else (minimum.group(1), None) if minimum else (None, None))
+        if low is None:
+            continue  # a range in words ("1..4, or -1"): nothing numeric to hold the comment to
+        for said in re.finditer(r"(-?\d[\d.]*?) to (-?\d[\d.]*\d|-?\d)|at least (\d+)|at most (\d[\d.]*\d|\d)",
+                                key.description):
+            said_low = said.group(1) or said.group(3)
+            said_high = said.group(2) or said.group(4)
+            stated += 1
+            if (said_low is not None and (low is None or float(said_low) != float(low))) or (
+                    said_high is not None and (high is None or float(said_high) != float(high))):
+                wrong.append(f"{key.path}: the example says {said.group(0)!r}, check-config enforces {key.range}")
+    assert wrong == []
+    assert stated >= 15  # the pattern still finds the ranges the example states
 
 
 def test_every_optional_key_of_the_example_says_what_leaving_it_out_means() -> None:
