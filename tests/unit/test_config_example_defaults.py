@@ -1,4 +1,4 @@
-"""The words about the config match the program: the example's stated defaults and ranges, and defaults quoted in docs."""
+"""Words about the config match the program: the example's stated defaults and ranges, defaults quoted in docs."""
 
 from __future__ import annotations
 
