@@ -50,7 +50,8 @@ def _options(parser: argparse.ArgumentParser) -> list[str]:
         meta = "" if not action.option_strings or action.nargs == 0 else f" {action.metavar or action.dest.upper()}"
         if action.choices and not action.option_strings:
             names = "|".join(str(c) for c in action.choices)
-        lines += [".TP", f"\\fB{_roff(str(names))}\\fR{_roff(meta)}", _roff(action.help or "")]
+        words = action.help or ("one of: " + ", ".join(map(str, action.choices)) if action.choices else "")
+        lines += [".TP", f"\\fB{_roff(str(names))}\\fR{_roff(meta)}", _roff(words)]
     return lines
 
 
