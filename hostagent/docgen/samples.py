@@ -6,7 +6,7 @@ Vast emulator. They are made deterministic as follows, and only so:
   end of its simulated time (a `status` run later would only add how long ago that was);
 - `journal` runs `hostagent journal` on the demo's state; `earnings` renders the demo's state with the command's
   own code, "today" being the demo's last simulated day rather than the wall-clock day;
-- `plan` runs `hostagent plan` in this process against the emulator on the demo's fixed simulated clock (the
+- `plan` runs `hostagent plan` (in observe mode) in this process against the emulator on the demo's fixed simulated clock (the
   clock of `hostagent.bootstrap.wall_clock`, which `plan` uses, is the simulation's);
 - `doctor` runs `hostagent doctor` against the emulator on the real clock; the measured clock offset is
   normalised, like every temporary path (`/tmp/hostagent-demo-XXXX`), the emulator's port (8765, the demo's) and
@@ -150,6 +150,9 @@ def _plan(world: World) -> str:
     workdir = world.root / "plan"
     with Simulation(config, workdir, start=demo_start(demo_config(config), 4)) as sim:
         path = _config_copy(DEMO_TOML, workdir / "demo.toml", sim.config.agent.state_dir, sim.emu.url)
+        # As a new owner first runs it: in observe mode (the demo itself enforces).
+        path.write_text(re.sub(r'^mode = "enforce"$', 'mode = "observe"', path.read_text(encoding="utf-8"),
+                               count=1, flags=re.MULTILINE), encoding="utf-8")
         out = io.StringIO()
         with _simulated_wall_clock(sim.clock, sim.emu.api_key), contextlib.redirect_stdout(out):
             code = main(["--config", str(path), "plan"])
