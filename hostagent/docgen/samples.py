@@ -6,8 +6,9 @@ Vast emulator. They are made deterministic as follows, and only so:
   end of its simulated time (a `status` run later would only add how long ago that was);
 - `journal` runs `hostagent journal` on the demo's state; `earnings` renders the demo's state with the command's
   own code, "today" being the demo's last simulated day rather than the wall-clock day;
-- `plan` runs `hostagent plan` (in observe mode) in this process against the emulator on the demo's fixed simulated clock (the
-  clock of `hostagent.bootstrap.wall_clock`, which `plan` uses, is the simulation's);
+- `plan` runs `hostagent plan` (in observe mode) in this process against the emulator on the demo's fixed
+  simulated clock (the clock of `hostagent.bootstrap.wall_clock`, which `plan` uses, is the simulation's);
+  `run-once` runs `hostagent run --once` so too, then `hostagent journal` on what it wrote;
 - `doctor` runs `hostagent doctor` against the emulator on the real clock; the measured clock offset is
   normalised, like every temporary path (`/tmp/hostagent-demo-XXXX`), the emulator's port (8765, the demo's) and
   the checkout's path (`~/hostagent`);
