@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -66,3 +67,9 @@ def test_the_man_page_renders_without_a_warning() -> None:
     plain = re.sub(".\x08", "", shown).replace("\u2010", "-")  # bold and underline are overstruck on a tty
     assert "EXIT STATUS" in plain
     assert "forget-machine" in plain
+    if shutil.which("man") is not None:  # what an operator types
+        page = subprocess.run(["man", "-l", str(MAN_PAGE)], capture_output=True, text=True, timeout=60, check=False,
+                              env={**os.environ, "MANPAGER": "cat", "PAGER": "cat", "MANWIDTH": "100"})
+        assert (page.returncode, page.stderr) == (0, "")
+        words = " ".join(re.sub(".\x08", "", page.stdout).replace("\u2010", "-").replace("\u2212", "-").split())
+        assert "hostagent - keep a Vast.ai host's listing right" in words
