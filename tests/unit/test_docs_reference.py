@@ -1,4 +1,4 @@
-"""The generated documentation is what the program generates now: samples, configuration reference, man page."""
+"""The configuration reference and the man page are built from the program, and the page renders."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,14 +19,6 @@ from hostagent.docgen.manpage import exit_codes, manpage
 
 REPO = Path(__file__).resolve().parents[2]
 MAN_PAGE = REPO / "docs" / "hostagent.1"
-
-
-def test_every_generated_part_of_the_docs_matches_a_fresh_run_of_the_generator() -> None:
-    """Samples from real runs, the config reference and the man page: a stale copy fails, naming the command."""
-    done = subprocess.run([sys.executable, "scripts/gen_docs.py", "--check"], cwd=REPO, capture_output=True,
-                          text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout == "gen_docs: everything up to date\n"
 
 
 def test_the_configuration_reference_has_a_row_for_every_key_the_config_reads() -> None:
