@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from hostagent import commands
+from hostagent.cli import _top_parser
 from hostagent.commands import COMMANDS
 
 _EXIT_NAMED = re.compile(r"^(EXIT_\w+) = (\d+)\s*#\s*(.*)$", re.MULTILINE)
@@ -39,8 +40,8 @@ def _usage(parser: argparse.ArgumentParser) -> str:
 def _options(parser: argparse.ArgumentParser) -> list[str]:
     lines: list[str] = []
     for action in parser._actions:  # argparse has no public listing of its actions
-        if isinstance(action, argparse._HelpAction) or action.help == argparse.SUPPRESS:
-            continue
+        if isinstance(action, argparse._HelpAction) or action.help == argparse.SUPPRESS or action.dest == "command":
+            continue  # the commands have a section of their own
         if isinstance(action, argparse._SubParsersAction):
             for name, sub in action.choices.items():
                 lines += [".TP", f"\\fB{_roff(name)}\\fR", _roff(_usage(sub))]
@@ -86,9 +87,9 @@ def manpage() -> str:
         "and makes Vast match it through Vast's REST API, journaling every decision in a local SQLite store.",
         "It starts in observe mode (decide and journal, send nothing) until the config says",
         '\\fBmode = "enforce"\\fR.',
-        ".PP",
-        "\\fB\\-\\-config\\fR \\fIPATH\\fR (default \\fI/etc/hostagent/config.toml\\fR) may come before or after",
-        "the command.",
+        ".SH OPTIONS",
+        "Given before the command; \\fB\\-\\-config\\fR may also come after it.",
+        *_options(_top_parser()),
         ".SH COMMANDS",
     ]
     for name in COMMANDS:
