@@ -1,7 +1,8 @@
-"""The metrics the docs name are the metrics the agent exports, and each exported metric is documented."""
+"""What the docs say the agent exports (metrics, `status --json`) is what it exports, and each export is documented."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -29,3 +30,14 @@ def test_every_metric_the_agent_exports_is_documented_in_the_docs() -> None:
     documented = set().union(*(NAME.findall(page.read_text(encoding="utf-8"))
                                for page in (REPO / "docs").glob("*.md")))
     assert sorted(METRIC_NAMES - documented) == []
+
+
+def test_every_key_of_the_status_json_schema_is_named_where_docs_describe_status_json() -> None:
+    """A field added to `status --json` (hostagent/data/status.schema.json) is named in docs/operating.md's outline."""
+    schema = json.loads((REPO / "hostagent" / "data" / "status.schema.json").read_text(encoding="utf-8"))
+    page = (REPO / "docs" / "operating.md").read_text(encoding="utf-8")
+    start = page.index("### `status --json` schema 1")
+    outline = page[page.index("```", start) + 3:page.index("```", page.index("```", start) + 3)]
+    named = set(re.findall(r"\w+", outline))
+    keys = set(schema["properties"]) | {key for part in schema["$defs"].values() for key in part.get("properties", {})}
+    assert sorted(keys - named) == []
