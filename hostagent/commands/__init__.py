@@ -12,15 +12,15 @@ from pathlib import Path
 from hostagent.config import Config, load_config  # standard library only: cheap to import
 from hostagent.errors import ConfigError
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
-EXIT_CHANGES_PENDING = 2  # `plan --detailed-exitcode` only, as `terraform plan -detailed-exitcode`
+EXIT_OK = 0  # done
+EXIT_FAILURE = 1  # failure: no state yet, Vast or the hardware unreadable, a doctor check failed, a prompt answered no
+EXIT_USAGE = 2  # usage error: an unknown option or value (argparse, journal --kind, --since)
+EXIT_CHANGES_PENDING = 2  # changes pending: `plan --detailed-exitcode` only, as terraform's
 EXIT_KEY_REFUSED = 67  # EX_NOUSER: Vast refused the API key (77 is the state store's)
 EXIT_NO_MACHINE = 68  # EX_NOHOST: no machine (or several) with this hostname, or not the recorded one
 EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: Vast unreachable, 5xx or rate-limited after the retries
-EXIT_NOPERM = 77
-EXIT_CONFIG = 78
+EXIT_NOPERM = 77  # EX_NOPERM: this user may not read or write the state store (one line names the sudo command)
+EXIT_CONFIG = 78  # EX_CONFIG: invalid config or unsafe API key file (systemd does not restart on it)
 
 # name -> one-line help; the module is hostagent.commands.<name with - as _>
 COMMANDS: dict[str, str] = {

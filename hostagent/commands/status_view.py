@@ -5,7 +5,7 @@ The store is read through `hostagent.store.reader.StateReader` (stdlib sqlite3, 
 `hostagent.bootstrap.open_reader` opens. This module must import nothing heavy: no httpx, pynvml, structlog.
 
 `hostagent status --json` prints a `StatusView` (STATUS_SCHEMA = 1); `hostagent/data/status.schema.json` is its
-JSON Schema, and the README describes it.
+JSON Schema, and docs/operating.md describes it.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import zoneinfo
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -45,16 +46,28 @@ MAX_TRANSFER_USD_PER_GB = 10.0
 MAX_TARIFF_USD_PER_KWH = 5.0
 
 
-def between(low: float, high: float, *, low_open: bool = False, high_open: bool = False) -> FieldCheck:
-    """A range check; open ends exclude the bound."""
+@dataclass(frozen=True)
+class Between:
+    """A range check; open ends exclude the bound. `str()` gives the range as docs/configuration.md shows it."""
 
-    def check(value: Any) -> str | None:
-        if (value <= low if low_open else value < low) or (value >= high if high_open else value > high):
-            left, right = ("(" if low_open else "["), (")" if high_open else "]")
-            return f"must be in {left}{low:g}, {high:g}{right}, got {value:g}"
+    low: float
+    high: float
+    low_open: bool = False
+    high_open: bool = False
+
+    def __call__(self, value: Any) -> str | None:
+        low, high = self.low, self.high
+        if (value <= low if self.low_open else value < low) or (value >= high if self.high_open else value > high):
+            return f"must be in {self}, got {value:g}"
         return None
 
-    return check
+    def __str__(self) -> str:
+        left, right = ("(" if self.low_open else "["), (")" if self.high_open else "]")
+        return f"{left}{self.low:g}, {self.high:g}{right}"
+
+
+def between(low: float, high: float, *, low_open: bool = False, high_open: bool = False) -> FieldCheck:
+    return Between(low, high, low_open=low_open, high_open=high_open)
 
 
 def positive(value: Any) -> str | None:
@@ -65,8 +78,19 @@ def not_negative(value: Any) -> str | None:
     return None if value >= 0 else f"must be >= 0, got {value:g}"
 
 
+@dataclass(frozen=True)
+class AtLeast:
+    low: int
+
+    def __call__(self, value: Any) -> str | None:
+        return None if value >= self.low else f"must be >= {self.low}, got {value}"
+
+    def __str__(self) -> str:
+        return f">= {self.low}"
+
+
 def at_least(low: int) -> FieldCheck:
-    return lambda value: None if value >= low else f"must be >= {low}, got {value}"
+    return AtLeast(low)
 
 
 def price(value: Any) -> str | None:

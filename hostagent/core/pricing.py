@@ -1,6 +1,6 @@
 """The on-demand price and min bid, composed in a fixed order; every step leaves a named Reason.
 
-Order (the README explains each with a worked example):
+Order (docs/deciding.md explains each with a worked example):
     base -> schedule -> market -> idle_decay -> guard rails (floor/ceiling, max change, min bid, min change)
 The min bid is computed beside the price (fixed, or from measured power; its own bounds; Vast's cap) and then
 kept at or below the published price.

@@ -2,7 +2,7 @@
 
 A test, the demo or an operator rehearsing edits the file while the agent runs: raise a temperature,
 add an XID, mark a GPU lost, delete a `[[gpu]]` block. The format is documented in
-the README; `config/fake-gpus.toml` is the shipped example (8 idle H100s, one disk).
+docs/hardware.md; `config/fake-gpus.toml` is the shipped example (8 idle H100s, one disk).
 
 XIDs: a GPU's `xid` list is a log. Each read reports the entries appended since the previous read
 (matched by GPU uuid), so reading an unchanged file twice reports nothing the second time. A list

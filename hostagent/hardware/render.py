@@ -1,6 +1,6 @@
 """A snapshot for people (a table) and for programs (a JSON object), used by `hostagent telemetry`.
 
-The JSON object (`snapshot_json`) is documented in the README: every `GpuReading` and
+The JSON object (`snapshot_json`) is documented in docs/hardware.md: every `GpuReading` and
 `DiskReading` field by its own name, `health` as a string, `taken_at` in ISO 8601 UTC.
 """
 

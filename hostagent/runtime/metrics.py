@@ -99,7 +99,7 @@ MACHINE_VALUES: tuple[tuple[str, str, MachineGetter], ...] = (
 
 EARNINGS_WINDOWS = ("today", "7d", "30d")
 
-# Everything the Metrics object can export, for the dashboard test and the README.
+# Everything the Metrics object can export, for the dashboard test and docs/metrics.md.
 METRIC_NAMES: frozenset[str] = frozenset(
     [name for name, _, _ in GPU_READINGS]
     + [name for name, _, _ in MACHINE_VALUES]

@@ -5,7 +5,7 @@ Durability: WAL, with `synchronous=FULL` for the journal, intents, earnings, sta
 NORMAL for telemetry. WAL with NORMAL already survives a killed process (a commit is in the WAL in
 the page cache before COMMIT returns) and never leaves an inconsistent file, but a power cut may
 lose the last commits; FULL also fsyncs the WAL at each commit, so a begun intent survives a power
-cut too. The fsync costs ~4 ms on a VM disk (measured, the README): fine for a
+cut too. The fsync costs ~4 ms on a VM disk (measured, docs/state.md): fine for a
 few journal writes per reconcile, wasteful for a telemetry row every tick, which may be lost.
 """
 

@@ -1,7 +1,7 @@
 """HTTP to Vast: one request with retries, backoff and per-endpoint spacing. The ONE place httpx errors
 are translated into `hostagent.errors` (nothing from httpx leaves this module).
 
-Retry policy (see the README):
+Retry policy (see docs/vast-client.md):
 - retried: 429, 502, 503, 504; connect errors and connect timeouts (the request never left); for a READ
   also a read timeout or a dropped connection. Jittered exponential backoff, Retry-After honoured up to
   `retry_after_cap_s` (beyond it: `VastRateLimited` at once, so the agent defers), bounded by

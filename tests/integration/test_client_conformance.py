@@ -195,7 +195,7 @@ def _cell(wire: Wire) -> str:
 
 
 def render_table() -> str:
-    """The markdown side-by-side table for the README."""
+    """The markdown side-by-side table for docs/vast-client.md."""
     lines = ["| operation (capture) | official CLI sends | hostagent sends | same shape |", "|---|---|---|---|"]
     for case in CASES:
         theirs, ours, _ = run_case(case)

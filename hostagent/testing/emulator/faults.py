@@ -19,7 +19,7 @@ KINDS = ("status", "delay", "malformed", "html", "truncated", "drop", "wrong_typ
 
 @dataclass(frozen=True)
 class Fault:
-    """One misbehaviour. See the README (Faults and control routes) for what each kind answers."""
+    """One misbehaviour. See docs/emulator.md (Faults and control routes) for what each kind answers."""
 
     kind: str
     method: str | None = None
