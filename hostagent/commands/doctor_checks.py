@@ -32,6 +32,7 @@ from hostagent.errors import (
     VastAuthError,
     VastError,
     VastInsecureURL,
+    VastNotFound,
     VastRateLimited,
     VastWrongMachine,
 )
@@ -48,6 +49,7 @@ from hostagent.vast.probe import Transport, date_header
 OK, WARN, FAIL = "ok", "warn", "fail"
 SKEW_WARN_S = 5.0  # Date has 1 s resolution; a few seconds are harmless
 SKEW_FAIL_S = 60.0  # schedules, maintenance notices and earnings days would be off
+MACHINES_LISTED = 10  # a fleet account may hold hundreds: the first ones, then a count
 NTP_FIX = "enable time sync: `timedatectl set-ntp true` (systemd-timesyncd) or install chrony"
 
 
@@ -206,11 +208,28 @@ def check_machine(config: Config, client: Marketplace, store: IdentityStore | No
         return Check("machine", FAIL, str(exc).removeprefix("machine "), forget_hint(exc.asked_id))
     except VastRateLimited as exc:
         return Check("machine", WARN, f"machine {machine_id}: rate limited now ({exc})", "run `hostagent doctor` again")
-    except (VastError, ApiDeferred, LookupError) as exc:
+    except (VastNotFound, LookupError) as exc:  # the agent would find nothing (or refuse to guess): name the choices
+        detail = f"machine.id {machine_id}: no such machine on this Vast account" if machine_id else str(exc)
+        return Check("machine", FAIL, detail, _machine_fix(client, machine_id))
+    except (VastError, ApiDeferred) as exc:
         return Check("machine", FAIL, f"machine {machine_id}: {exc}" if machine_id else str(exc),
                      "set machine.id to this host's Vast machine")
     what = "the one recorded" if identity.recorded is not None else "found (identity not recorded yet)"
     return Check("machine", OK, f"machine {machine.id} on Vast is {what}")
+
+
+def _machine_fix(client: Marketplace, machine_id: int | None) -> str:
+    """Set `[machine] id` to one of the account's machines (listed, id and hostname), or drop a wrong one."""
+    try:
+        machines = sorted(client.show_machines(), key=lambda m: m.id)
+    except VastError as exc:
+        return f"set `id = N` under [machine] to this host's Vast machine (could not list the account's: {exc})"
+    if not machines:
+        return "this Vast account has no machines: install Vast's host software on this host first"
+    listed = "\n".join(f"{m.id}  hostname {m.hostname!r}" for m in machines[:MACHINES_LISTED])
+    more = f"\n... and {len(machines) - MACHINES_LISTED} more" if len(machines) > MACHINES_LISTED else ""
+    drop = " (or remove the id to find it by hostname)" if machine_id is not None else ""
+    return f"set `id = N` under [machine] to this host's machine{drop}; the account's machines:\n{listed}{more}"
 
 
 def check_state_dir(state_dir: Path) -> Check:
