@@ -235,6 +235,12 @@ def test_an_operator_in_hostagent_ops_reads_the_journal_without_sudo_and_others_
     operator = journal(f"--groups={ops_gid}")
     assert operator.returncode == 0, operator.stderr
     assert "listed by the service" in operator.stdout
+    read = ("from pathlib import Path; from hostagent.store.reader import StateReader; "
+            f"print(StateReader(Path({str(state)!r})).journal_tail(1)[0]['what'])")  # what `status` reads with
+    status_reader = subprocess.run(
+        ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", f"--groups={ops_gid}", sys.executable, "-c",
+         read], capture_output=True, text=True, check=False, timeout=60, cwd=root)
+    assert status_reader.stdout.strip() == "listed by the service", status_reader.stderr
     stranger = journal("--clear-groups")
     assert stranger.returncode == 77, stranger.stderr
     assert "sudo hostagent" in stranger.stderr
