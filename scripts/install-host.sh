@@ -91,12 +91,12 @@ add_group() {
     if [ "$AS_ROOT" = 1 ]; then groupadd --system "${prefix_args[@]}" "$1"
     else printf '%s:x:%s:\n' "$1" "$(free_id group)" >>"$P/etc/group"; fi
 }
-add_user() {
+add_user() {  # with its own group of the same name, made first unless it exists already (useradd would refuse)
+    [ -n "$(field group "$1" 3)" ] || add_group "$1"
     if [ "$AS_ROOT" = 1 ]; then
-        useradd --system --user-group --home-dir /var/lib/hostagent --no-create-home \
+        useradd --system --gid "$1" --home-dir /var/lib/hostagent --no-create-home \
             --shell /usr/sbin/nologin --comment "hostagent service" "${prefix_args[@]}" "$1"
     else
-        add_group "$1"
         printf '%s:!:%s:%s:hostagent service:/var/lib/hostagent:/usr/sbin/nologin\n' \
             "$1" "$(free_id passwd)" "$(field group "$1" 3)" >>"$P/etc/passwd"
     fi
