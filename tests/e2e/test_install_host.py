@@ -243,4 +243,6 @@ def test_an_operator_in_hostagent_ops_reads_the_journal_without_sudo_and_others_
     assert status_reader.stdout.strip() == "listed by the service", status_reader.stderr
     stranger = journal("--clear-groups")
     assert stranger.returncode == 77, stranger.stderr
-    assert "sudo hostagent" in stranger.stderr
+    assert "the service's state is readable by the group" in stranger.stderr  # the group's name is the host's
+    assert "sudo usermod -aG" in stranger.stderr
+    assert f"sudo hostagent --config {config} journal" in stranger.stderr
