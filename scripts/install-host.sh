@@ -24,7 +24,7 @@
 #             into DIR/etc/passwd and DIR/etc/group (`useradd --prefix`), systemctl is not called, and owners
 #             are set only when running as root. The venv's scripts name DIR/opt/hostagent/bin/python.
 # --from SRC  the program to install: a source tree (default: the checkout holding this script) or a wheel
-# --python PY the interpreter the venv is made from (default python3; hostagent needs 3.11+)
+# --python PY the interpreter the venv is made from (default python3; hostagent needs 3.10+)
 # --pip-option OPT   passed to `pip install` (repeatable), e.g. --pip-option=--no-index --pip-option=--find-links=DIR
 # Exit status: 0 installed (or nothing to do), 1 a step failed, 2 usage error.
 set -euo pipefail
@@ -48,7 +48,7 @@ while [ $# -gt 0 ]; do
         --python=*) PYTHON=${1#--python=} ;;
         --pip-option) PIP_OPTS+=("${2:?--pip-option needs a value}"); shift ;;
         --pip-option=*) PIP_OPTS+=("${1#--pip-option=}") ;;
-        -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "install-host: unknown argument $1" >&2; usage ;;
     esac
     shift
@@ -150,8 +150,8 @@ install_program() {
     [ "$ok" = 1 ] || { echo "install-host: pip install $SRC failed" >&2; return 1; }
     printf '%s\n' "$DIGEST" >"$VENV/.installed-from"
 }
-"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
-    || { echo "install-host: $PYTHON is missing or older than 3.11 (use --python)" >&2; exit 1; }
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null \
+    || { echo "install-host: $PYTHON is missing or older than 3.10 (use --python)" >&2; exit 1; }
 DIGEST=$(source_digest)
 if [ -x "$VENV/bin/hostagent" ] && [ "$(cat "$VENV/.installed-from" 2>/dev/null)" = "$DIGEST" ]; then
     unchanged "/opt/hostagent (venv, $("$VENV/bin/hostagent" --version 2>/dev/null || echo installed), same source)"
