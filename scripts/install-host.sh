@@ -137,7 +137,10 @@ source_digest() {  # what decides a reinstall: the source's content and the inte
       if [ -d "$SRC" ]; then source_tar; else cat -- "$SRC"; fi; } | sha256sum | cut -d' ' -f1
 }
 install_program() {
-    [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+    local version; version=$("$PYTHON" -c 'import sys; print(sys.version)')
+    if [ ! -x "$VENV/bin/python" ] || [ "$("$VENV/bin/python" -c 'import sys; print(sys.version)' 2>/dev/null)" != "$version" ]
+    then "$PYTHON" -m venv --clear "$VENV"  # none yet, or one of another Python: made afresh
+    fi
     local from=$SRC tmp=""
     if [ -d "$SRC" ]; then  # built from a copy: pip's in-tree build would write into the checkout
         tmp=$(mktemp -d) && from="$tmp/src" && mkdir "$from" && source_tar | tar -C "$from" -xf -
