@@ -140,6 +140,23 @@ def test_a_second_run_changes_nothing_and_says_so(installed: tuple[Path, subproc
     assert files(root) == before
 
 
+def test_changed_source_is_the_one_step_a_dry_run_would_redo(
+    installed: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    """The venv is reinstalled only when the source's content changed: one edited file is enough, a copy is not."""
+    root, _ = installed
+    source = tmp_path / "src"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", "tests",
+                                                                 "__pycache__", ".*_cache"))
+    same = install(root, "--dry-run", "--from", str(source))
+    assert same.stdout.rstrip().endswith("dry run: 0 step(s) would change; nothing was written"), same.stdout
+    with (source / "hostagent" / "__init__.py").open("a") as module:
+        module.write("# changed\n")
+    changed = install(root, "--dry-run", "--from", str(source))
+    assert [line for line in changed.stdout.splitlines() if line.startswith("  would")] == [
+        f"  would    /opt/hostagent: venv with hostagent from {source}"]
+
+
 def test_an_edited_config_is_kept_and_a_new_key_replaces_the_old(
     installed: tuple[Path, subprocess.CompletedProcess[str]],
 ) -> None:
