@@ -12,8 +12,11 @@ unsafe key file (EX_CONFIG, which systemd's RestartPreventExitStatus=78 treats a
 from __future__ import annotations
 
 import argparse
+import grp
 import importlib
+import os
 import shlex
+import stat
 import sys
 from collections.abc import Sequence
 
@@ -69,12 +72,34 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def no_permission(command: str, words: Sequence[str], exc: PermissionError) -> str:
-    """One line: what could not be opened, and the same command line to run with sudo."""
+    """One line: what could not be opened, and the same command line to run with sudo (or, where the state
+    directory grants a group read, as scripts/install-host.sh makes it for hostagent-ops, that group to join)."""
     what = exc.filename if exc.filename is not None else exc.strerror or "a file"
+    sudo = f"`sudo hostagent {shlex.join(words)}`"
+    group = _reading_group(str(what))
+    if group is not None:
+        return (f"hostagent {command}: permission denied on {what}: the service's state is readable by the group "
+                f"{group} only: join it (`sudo usermod -aG {group} $USER`, then log in again), or run it as root: "
+                f"{sudo}")
     return (
         f"hostagent {command}: permission denied on {what}: the service's state directory (mode 0700) is for "
-        f"root and the service's user only; run it as root: `sudo hostagent {shlex.join(words)}`"
+        f"root and the service's user only; run it as root: {sudo}"
     )
+
+
+def _reading_group(path: str) -> str | None:
+    """The group that may read the state directory holding `path`, when its mode grants one; else None."""
+    directory = path if os.path.isdir(path) else os.path.dirname(path)
+    try:
+        info = os.stat(directory)
+    except OSError:  # a directory this user cannot even stat
+        return None
+    if not info.st_mode & stat.S_IRGRP:
+        return None
+    try:
+        return grp.getgrgid(info.st_gid).gr_name
+    except KeyError:  # a gid with no name on this host: its number still works with usermod
+        return str(info.st_gid)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from hostagent import bootstrap
 from hostagent.config.load import load_config
 from hostagent.config.model import Config
 from hostagent.config.network import HTTPS_FIX, metrics_exposure
+from hostagent.core.model import MachineState
 from hostagent.errors import (
     ConfigError,
     HostagentError,
@@ -32,6 +33,7 @@ from hostagent.errors import (
     VastAuthError,
     VastError,
     VastInsecureURL,
+    VastNotFound,
     VastRateLimited,
     VastWrongMachine,
 )
@@ -48,6 +50,7 @@ from hostagent.vast.probe import Transport, date_header
 OK, WARN, FAIL = "ok", "warn", "fail"
 SKEW_WARN_S = 5.0  # Date has 1 s resolution; a few seconds are harmless
 SKEW_FAIL_S = 60.0  # schedules, maintenance notices and earnings days would be off
+MACHINES_LISTED = 10  # a fleet account may hold hundreds: the first ones, then a count
 NTP_FIX = "enable time sync: `timedatectl set-ntp true` (systemd-timesyncd) or install chrony"
 
 
@@ -181,18 +184,22 @@ def check_api(
             checks.append(Check("host agreement", WARN, "this account has not accepted the host agreement",
                                 "accept it in the Vast console before listing"))
         query = peer_query("RTX 4090", 1, 5, None)
+        listed: list[MachineState] = []  # the scope's read, kept for the machine check's fix (no second call)
         checks += [
-            _scope("show_machines", client.show_machines),
+            _scope("show_machines", lambda: listed.extend(client.show_machines())),
             _scope("search_offers", lambda: client.search_offers(query)),
             _scope("show_earnings", lambda: client.show_earnings(now - timedelta(days=1), now)),
-            check_machine(config, client, store),
+            check_machine(config, client, store, listed or None),
         ]
         return checks
 
 
-def check_machine(config: Config, client: Marketplace, store: IdentityStore | None) -> Check:
+def check_machine(
+    config: Config, client: Marketplace, store: IdentityStore | None, listed: list[MachineState] | None = None
+) -> Check:
     """This host's machine, found by the agent's own lookup (hostagent.service.machines), is the one the agent
-    recorded when it first found it (hostagent.service.identity). `store`: the agent's, read-only, if any."""
+    recorded when it first found it (hostagent.service.identity). `store`: the agent's, read-only, if any;
+    `listed`: the account's machines as already read, for the fix when the lookup finds none."""
     state = store if store is not None else NoState()
     now = datetime.now(timezone.utc)
     try:
@@ -206,11 +213,28 @@ def check_machine(config: Config, client: Marketplace, store: IdentityStore | No
         return Check("machine", FAIL, str(exc).removeprefix("machine "), forget_hint(exc.asked_id))
     except VastRateLimited as exc:
         return Check("machine", WARN, f"machine {machine_id}: rate limited now ({exc})", "run `hostagent doctor` again")
-    except (VastError, ApiDeferred, LookupError) as exc:
+    except (VastNotFound, LookupError) as exc:  # the agent would find nothing (or refuse to guess): name the choices
+        detail = f"machine.id {machine_id}: no such machine on this Vast account" if machine_id else str(exc)
+        return Check("machine", FAIL, detail, _machine_fix(client, machine_id, listed))
+    except (VastError, ApiDeferred) as exc:
         return Check("machine", FAIL, f"machine {machine_id}: {exc}" if machine_id else str(exc),
                      "set machine.id to this host's Vast machine")
     what = "the one recorded" if identity.recorded is not None else "found (identity not recorded yet)"
     return Check("machine", OK, f"machine {machine.id} on Vast is {what}")
+
+
+def _machine_fix(client: Marketplace, machine_id: int | None, listed: list[MachineState] | None) -> str:
+    """Set `[machine] id` to one of the account's machines (listed, id and hostname), or drop a wrong one."""
+    try:
+        machines = sorted(listed if listed is not None else client.show_machines(), key=lambda m: m.id)
+    except VastError as exc:
+        return f"set `id = N` under [machine] to this host's Vast machine (could not list the account's: {exc})"
+    if not machines:
+        return "this Vast account has no machines: install Vast's host software on this host first"
+    lines = "\n".join(f"{m.id}  hostname {m.hostname!r}" for m in machines[:MACHINES_LISTED])
+    more = f"\n... and {len(machines) - MACHINES_LISTED} more" if len(machines) > MACHINES_LISTED else ""
+    drop = " (or remove the id to find it by hostname)" if machine_id is not None else ""
+    return f"set `id = N` under [machine] to this host's machine{drop}; the account's machines:\n{lines}{more}"
 
 
 def check_state_dir(state_dir: Path) -> Check:

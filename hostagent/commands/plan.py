@@ -7,6 +7,10 @@ rate limits with the agent (hostagent.service.ratelimits): it waits its turn aft
 so, and records its own calls, its only write to the state store, so the agent waits for them in turn.
 Exit codes: 0 printed; 1 Vast or the hardware could not be read; 78 invalid config or unsafe key file.
 With --detailed-exitcode (as `terraform plan -detailed-exitcode`): 0 no changes, 2 changes pending, 1 any error.
+--compare CANDIDATE.toml: the current config's plan beside the candidate's, from the same reads (the GPUs, the
+machine and its windows read once; see hostagent.commands.plan_compare); with --detailed-exitcode 0 when the
+candidate would decide exactly as the current config does, 2 when it would decide differently, 1 any error
+(an invalid candidate included; 78 without the flag).
 """
 
 from __future__ import annotations
@@ -27,7 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
     parser.add_argument(
         "--detailed-exitcode", action="store_true",
-        help="exit 0 when Vast already matches, 2 when changes are pending, 1 on any error (as terraform)",
+        help="exit 0 when Vast already matches, 2 when changes are pending, 1 on any error (as terraform); "
+             "with --compare: 0 when the candidate decides as the current config does, 2 when it differs",
+    )
+    parser.add_argument(
+        "--compare", metavar="CANDIDATE", default=None,
+        help="a candidate config file: its plan beside the current config's, from the same reads of Vast and "
+             "the GPUs (nothing is sent; try a rule here before enforcing it)",
     )
 
 
@@ -46,6 +56,14 @@ def _plan(args: argparse.Namespace) -> int:
     from hostagent.service.ratelimits import OperatorLedger  # noqa: PLC0415
 
     configure_logging(level="warning")
+    candidate = None
+    if args.compare is not None:
+        try:  # before any read: a bad candidate costs no call to Vast
+            candidate = bootstrap.config_from(args.compare)
+        except ConfigError as exc:
+            print(f"hostagent plan: the candidate {args.compare} is invalid:", *exc.problems, sep="\n  ",
+                  file=sys.stderr)
+            return EXIT_CONFIG
     try:
         config = bootstrap.config_from(args.config)
         parts = bootstrap.build(config, take_lock=False, read_only=True, with_metrics=False)
@@ -63,6 +81,11 @@ def _plan(args: argparse.Namespace) -> int:
         now = parts.clock.now()
         try:
             plan = agent.preview(now)
+            if candidate is not None:
+                from hostagent.commands import plan_compare  # noqa: PLC0415
+
+                other = agent.preview_as(candidate, now)  # the same facts: nothing is read again but the market
+                return plan_compare.report(plan, other, config, candidate, machine_id=agent.machine_id, args=args)
         except (VastError, ApiDeferred, LookupError) as exc:
             print(f"hostagent plan: cannot read Vast: {exc}", file=sys.stderr)
             return EXIT_FAILURE
@@ -79,7 +102,7 @@ def _say(line: str) -> None:
     print(f"hostagent plan: {line}", file=sys.stderr)
 
 
-def _action_line(action: Action) -> str:
+def action_line(action: Action) -> str:
     args = ", ".join(f"{k}={v}" for k, v in action.params())
     return f"{action.kind.value}({args})" if args else action.kind.value
 
@@ -97,7 +120,7 @@ def plan_json(plan: Plan, mode: str) -> dict[str, object]:
             "volume_size_gb": desired.volume_size_gb,
         },
         "target_price_usd_per_gpu_hour": plan.target_price_usd_per_gpu_hour,
-        "actions": [{"action": _action_line(a), "why": a.reason} for a in plan.actions],
+        "actions": [{"action": action_line(a), "why": a.reason} for a in plan.actions],
         "reasons": [{"step": r.step, "text": r.text} for r in plan.reasons],
         "warnings": list(plan.warnings),
     }
@@ -121,7 +144,7 @@ def render(plan: Plan, mode: str, machine_id: int | None) -> str:
     if plan.actions:
         verb = "would send" if mode == "observe" else "will send at the next reconcile"
         lines.append(f"changes ({verb}; nothing was sent now):")
-        lines += [f"  {_action_line(a)}\n      because {a.reason}" for a in plan.actions]
+        lines += [f"  {action_line(a)}\n      because {a.reason}" for a in plan.actions]
     else:
         lines.append("changes: none (Vast already matches)")
     return "\n".join(lines)

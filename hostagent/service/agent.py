@@ -18,7 +18,7 @@ from typing import Protocol
 
 import structlog
 
-from hostagent.config.model import Config
+from hostagent.config.model import Config, MarketConfig
 from hostagent.core import health as core_health
 from hostagent.core import maintenance as core_maint
 from hostagent.core.actions import Action, CancelMaint, CleanupMachine, ListMachine, ScheduleMaint, UnlistMachine
@@ -221,6 +221,19 @@ class Agent:
         self.plan = make_plan(self.snapshot, machine, market, self.config, now, self.history.history)
         return self.plan
 
+    @holding_lock
+    def preview_as(self, config: Config, now: datetime) -> Plan:
+        """The plan `config` would make from the facts the last `preview` read (`hostagent plan --compare`):
+        the GPUs, the machine and its windows are not read again, so both plans see the same facts; the market
+        only when `config` prices from another sample than the current config."""
+        if self.snapshot is None or self.machine is None:
+            raise RuntimeError("preview_as needs a preview first")
+        market = self.market_sample
+        if config.pricing.market != self.config.pricing.market:
+            market = self._read_market(config.pricing.market, self.machine, now) if config.pricing.market.enabled \
+                else None
+        return make_plan(self.snapshot, self.machine, market, config, now, self.history.history)
+
     def _gather(self, now: datetime) -> MachineState:
         machine = self._find_machine(now)
         self.maints = self.identity.maints(
@@ -305,12 +318,18 @@ class Agent:
         machine = self.machine
         if not cfg.enabled or machine is None:
             return
+        sample = self._read_market(cfg, machine, now)
+        if sample is not None:  # a failed read keeps the last sample
+            self.market_sample = sample
+
+    def _read_market(self, cfg: MarketConfig, machine: MachineState, now: datetime) -> MarketSample | None:
+        """A fresh sample from `cfg`'s source, or None (logged) when it could not be read."""
         if cfg.source == "metrics":
             try:
-                self.market_sample = fetch_metrics_sample(self.market, self.gate, machine, cfg, now)
+                return fetch_metrics_sample(self.market, self.gate, machine, cfg, now)
             except (VastError, ApiDeferred) as exc:
                 log.warning("market_refresh_failed", source="metrics", error=str(exc))
-            return
+            return None
         owner = self._owner_id(now)
         query = peer_query(
             machine.gpu_name, machine.num_gpus, cfg.search_limit, machine.id, verified_only=cfg.verified_only,
@@ -320,11 +339,10 @@ class Agent:
             offers = self.gate.call("search_offers", now, lambda: self.market.search_offers(query))
         except (VastError, ApiDeferred) as exc:
             log.warning("market_refresh_failed", error=str(exc))
-            return
-        self.market_sample = MarketSample(
-            tuple(offers), now, hit_limit=len(offers) >= cfg.search_limit, own_host_id=owner
-        )
-        log.info("market_refreshed", offers=len(offers), hit_limit=self.market_sample.hit_limit)
+            return None
+        sample = MarketSample(tuple(offers), now, hit_limit=len(offers) >= cfg.search_limit, own_host_id=owner)
+        log.info("market_refreshed", offers=len(offers), hit_limit=sample.hit_limit)
+        return sample
 
     def _owner_id(self, now: datetime) -> int | None:
         """The account's id, read once: its other machines are not this machine's peers. None while unknown."""

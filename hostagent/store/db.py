@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -22,6 +23,7 @@ from pathlib import Path
 import structlog
 
 from hostagent.errors import StateAccessError, StateError
+from hostagent.store.reader import readonly_uri
 from hostagent.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 log = structlog.get_logger(__name__)
@@ -80,7 +82,7 @@ def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
     _check_header(path)
     if readonly:
         conn = sqlite3.connect(
-            f"{path.as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+            readonly_uri(path), uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
             check_same_thread=False,
         )
     else:
@@ -146,8 +148,11 @@ def _ensure_file(path: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not path.exists():
-            # Created 0600 before SQLite touches it; SQLite gives -wal and -shm the same mode.
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+            # Created 0600 before SQLite touches it; SQLite gives -wal and -shm the same mode. Group read only
+            # where the directory grants it: scripts/install-host.sh makes it 0750 for the operators' group
+            # (`status` without sudo); the agent's own directory (0700) keeps the store private.
+            group_read = path.parent.stat().st_mode & stat.S_IRGRP
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600 | group_read))
     except OSError as exc:
         raise StateError(f"cannot create the state store at {path}: {exc.strerror}") from None
 

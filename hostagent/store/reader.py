@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +23,16 @@ from hostagent.errors import StateError
 DB_NAME = "state.db"  # hostagent.store.db.DB_NAME (not imported: it pulls in structlog)
 
 
+def readonly_uri(path: Path) -> str:
+    """SQLite's URI to read `path` without writing anything. A stopped agent leaves no -wal/-shm beside its
+    WAL-mode store, and SQLite cannot create them in a directory this user may only read (the operators' group
+    of scripts/install-host.sh): with no writer running, the file is read as it lies (`immutable=1`)."""
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    if not Path(f"{path}-wal").exists() and not os.access(path.parent, os.W_OK):
+        uri += "&immutable=1"
+    return uri
+
+
 class StateReader:
     """Read-only queries on `state_dir/state.db`. Raises StateError (FileNotFoundError when there is no file)."""
 
@@ -30,7 +41,7 @@ class StateReader:
         if not path.exists():
             raise FileNotFoundError(path)
         try:
-            self._conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=2.0)
+            self._conn = sqlite3.connect(readonly_uri(path), uri=True, timeout=2.0)
         except sqlite3.Error as exc:
             raise StateError(f"cannot open {path} read-only: {exc}") from None
 

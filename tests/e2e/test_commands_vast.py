@@ -341,3 +341,29 @@ def test_maint_list_without_a_usable_key_shows_the_config_and_what_the_agent_las
     assert "no usable API key" in out
     assert "last seen by the agent" in out
     assert cli(capsys, config, "maint", "cancel", "--yes")[0] == 78, "writing needs the key"
+
+
+def test_doctor_fails_with_the_fix_when_machine_id_names_no_machine_on_the_account(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A machine.id Vast does not know (a 404 in `plan`) fails doctor, and the fix lists the account's machines."""
+    config.write_text(config.read_text().replace("[machine]\n", "[machine]\nid = 999999\n"))
+    code, out, _ = cli(capsys, config, "doctor")
+    assert code == 1
+    assert "fail  machine               machine.id 999999: no such machine on this Vast account" in out
+    assert "(or remove the id to find it by hostname)" in out
+    assert f"{DEMO_MACHINE_ID}  hostname 'demo-h100-01'" in out
+
+
+def test_doctor_fails_with_the_fix_when_no_machine_has_this_hosts_hostname(
+    config: Path, emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No machine.id and no machine with this host's name fails doctor as the agent would; an id fixes it."""
+    emu.state.machines[DEMO_MACHINE_ID].hostname = "renamed"
+    code, out, _ = cli(capsys, config, "doctor")
+    assert code == 1
+    assert "fail  machine               no machine with hostname 'demo-h100-01' on this Vast account" in out
+    assert f"{DEMO_MACHINE_ID}  hostname 'renamed'" in out
+    config.write_text(config.read_text().replace("[machine]\n", f"[machine]\nid = {DEMO_MACHINE_ID}\n"))
+    code, out, _ = cli(capsys, config, "doctor")
+    assert code == 0, out
