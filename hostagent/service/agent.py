@@ -36,8 +36,10 @@ from hostagent.service.identity import IdentityGuard, IdentityStore
 from hostagent.service.machines import MACHINE_ID_KEY, find_machine, known_machine_id
 from hostagent.service.market_metrics import fetch_metrics_sample
 from hostagent.service.outcome import ApplyOutcome, ReconcileStore
+from hostagent.service.owner import OwnerControl
 from hostagent.service.reconcile import Reconciler
 from hostagent.service.sharedlock import SharedLock, holding_lock
+from hostagent.service.status_types import owner_status
 from hostagent.vast.client import peer_query
 
 log = structlog.get_logger(__name__)
@@ -56,6 +58,7 @@ class AgentMetrics(Protocol):
     def observe_earnings(self, today_usd: float, last_7d_usd: float, last_30d_usd: float) -> None: ...
     def observe_identity_mismatch(self) -> None: ...
     def observe_event(self, kind: str) -> None: ...
+    def observe_owner(self, *, held: bool, paused: bool) -> None: ...
 
 
 class AgentStore(ReconcileStore, HistoryStore, IdentityStore, EarningsStore, Protocol):
@@ -97,6 +100,7 @@ class Agent:
         # Every event goes through here (journal, log, metrics, then the notifier that bootstrap subscribes).
         self.events = events if events is not None else EventLog(store, metrics, read_only=read_only)
         self.history = HistoryKeeper(store)
+        self.owner = OwnerControl(store, self.events, metrics, read_only=read_only)  # hold, pause, outside changes
         # Guards everything below against the service's other thread; set down during each Vast call.
         self.lock = SharedLock()
         self.gate = ApiGate(store, retry_after_cap_s=config.vast.retry_after_cap_s, metrics=metrics)
@@ -171,7 +175,7 @@ class Agent:
             self.telemetry(now)
         assert self.snapshot is not None
         try:
-            self.reconciler.resolve_open_intents(now)
+            resolved = self.reconciler.resolve_open_intents(now)
             machine = self._gather(now)
         except (VastError, ApiDeferred, LookupError) as exc:
             self.problem = exc.reason if isinstance(exc, ApiDeferred) else f"cannot read Vast: {exc}"
@@ -183,7 +187,9 @@ class Agent:
         self.problem_error = None
         if self.health is None:
             self._assess(now)
-        plan = make_plan(self.snapshot, machine, self._fresh_market(now), self.config, now, self.history.history)
+        self._owner_facts(machine, now, intents_busy=bool(resolved) or self.reconciler.writes_in_flight())
+        plan = make_plan(self.snapshot, machine, self._fresh_market(now), self.config, now, self.history.history,
+                         hold=self.owner.hold)
         self.plan = plan
         self.history.adopt(plan.memory)
         kept = next((r.text for r in plan.reasons if r.step == "maintenance.keep_stale"), None)
@@ -191,6 +197,9 @@ class Agent:
             self._journal_decision(now, plan)
         self._kept_stale = kept
         self._record_notices_ahead(plan)
+        sending = self.reconciler.mode == "enforce"
+        if sending:
+            self.owner.expect(plan.actions, machine)
         outcome = self.reconciler.apply(plan, machine, self.maints, now, extra=extra)
         self.outcome = outcome
         self._after_apply(outcome, now)
@@ -207,7 +216,9 @@ class Agent:
         machine = self._gather(now)
         self._assess(now)
         market = self._fresh_market(now)
-        self.plan = make_plan(self.snapshot, machine, market, self.config, now, self.history.history)
+        self.owner.refresh(now, machine.id)
+        self.plan = make_plan(self.snapshot, machine, market, self.config, now, self.history.history,
+                              hold=self.owner.hold)
         return self.plan
 
     def _gather(self, now: datetime) -> MachineState:
@@ -247,11 +258,19 @@ class Agent:
             self.refresh_market(now)
         return self.market_sample
 
+    def _owner_facts(self, machine: MachineState, now: datetime, *, intents_busy: bool) -> None:
+        """The owner's hold and pause as stored now, and a listing change made outside hostagent (which, with
+        the "hold" policy, becomes a hold before this reconcile plans). Paused: this reconcile sends nothing."""
+        self.owner.refresh(now, machine.id)
+        self.owner.judge(machine, now, intents_busy=intents_busy, policy=self.config.agent.outside_changes,
+                         duration_days=self.config.listing.duration_days)
+        self.reconciler.mode = "observe" if self.owner.pause is not None else self.config.agent.mode
+
     def _record_notices_ahead(self, plan: Plan) -> None:
         """The notices this reconcile may send are ours before they leave (saved first): only windows recorded
         as ours may ever be cancelled, and a kill between the send and the save must not make ours foreign."""
         notices = [a for a in plan.actions if isinstance(a, ScheduleMaint)]
-        if notices and self.config.agent.mode == "enforce":
+        if notices and self.reconciler.mode == "enforce":  # paused: nothing is sent
             for action in notices:
                 self.history.observe_maint_scheduled(action.start_epoch_s, action.duration_h)
             self._store_call("save_history", self.history.save)
@@ -360,6 +379,7 @@ class Agent:
             health_reasons=self.health.reasons if self.health else (),
             windows=windows, api=self.gate.state(now), problem=self.problem,
             history=self.history.history, outcome=self.outcome, identity=self.identity.status(),
+            owner=owner_status(self.owner.hold, self.owner.pause),
         )
         self._store_call("save_status", lambda: self.store.save_status(doc, now))
 

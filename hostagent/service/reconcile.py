@@ -98,6 +98,10 @@ class Reconciler:
                 lines.append(line)
         return lines
 
+    def writes_in_flight(self) -> bool:
+        """A write left open by the last resolve_open_intents() (it may still land inside Vast)."""
+        return bool(self._maint_in_flight)
+
     def _resolve(self, intent: Intent, now: datetime) -> str | None:
         request = dict(intent.request)
         try:

@@ -32,6 +32,9 @@ JSON Schema. Schema 1 (every key is always present; a value that is not known is
     identity          {recorded: {machine_id, hostname, gpu_name, num_gpus} or null (as first found),
                        mismatch: why the last read of the machine was refused (another machine, or its
                        identity changed; no write is sent while it lasts) and the fix, or null}
+    owner             {hold: {by, at, reason, until (ISO or null), source ("command": `hostagent hold`;
+                       "outside": a change made outside hostagent, kept as set)} or null,
+                       pause: {by, at, reason} or null (`hostagent pause`: no writes are sent)}
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from hostagent.service.status_types import (
     LastActions,
     Listing,
     Maintenance,
+    Owner,
     Reason,
     StatusDoc,
 )
@@ -202,6 +206,7 @@ def build(
     history: History,
     outcome: ApplyOutcome | None,
     identity: Identity | None = None,
+    owner: Owner | None = None,
 ) -> StatusDoc:
     """The schema-1 status document (see the module docstring)."""
     return {
@@ -226,4 +231,5 @@ def build(
         "api": {**api, "problem": problem},
         "last_actions": _actions(outcome),
         "identity": identity or {"recorded": None, "mismatch": None},
+        "owner": owner or {"hold": None, "pause": None},
     }

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import functools
 import types
-from typing import Any, Literal, TypedDict, Union, get_args, get_origin, get_type_hints, is_typeddict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, Union, get_args, get_origin, get_type_hints, is_typeddict
 
 from hostagent.errors import StateError
+
+if TYPE_CHECKING:
+    from hostagent.core.owner import OwnerHold, OwnerPause
 
 SCHEMA = 1
 
@@ -159,6 +162,36 @@ class Identity(TypedDict):
     mismatch: str | None
 
 
+class Hold(TypedDict):
+    by: str
+    at: str
+    reason: str
+    until: str | None
+    source: Literal["command", "outside"]  # `hostagent hold`, or a change made outside hostagent
+
+
+class Pause(TypedDict):
+    by: str
+    at: str
+    reason: str
+
+
+class Owner(TypedDict):
+    hold: Hold | None
+    pause: Pause | None
+
+
+def owner_status(hold: OwnerHold | None, pause: OwnerPause | None) -> Owner:
+    """The owner's hold and pause (hostagent.core.owner) as the status document shows them."""
+    return {
+        "hold": None if hold is None else {
+            "by": hold.by, "at": hold.at.isoformat(), "reason": hold.reason, "source": hold.source,
+            "until": None if hold.until is None else hold.until.isoformat(),
+        },
+        "pause": None if pause is None else {"by": pause.by, "at": pause.at.isoformat(), "reason": pause.reason},
+    }
+
+
 class StatusDoc(TypedDict):
     """The whole document; hostagent.service.status_doc's docstring says what each field means."""
 
@@ -175,6 +208,7 @@ class StatusDoc(TypedDict):
     api: Api
     last_actions: LastActions
     identity: Identity
+    owner: Owner
 
 
 def read_saved(raw: object) -> StatusDoc:
@@ -186,6 +220,7 @@ def read_saved(raw: object) -> StatusDoc:
     doc = dict(raw)
     # A newer schema is read for what this version understands; its extra keys are dropped below.
     doc.setdefault("identity", {"recorded": None, "mismatch": None})  # added with the identity guard
+    doc.setdefault("owner", {"hold": None, "pause": None})  # added with hold and pause
     actions = doc.get("last_actions")
     if isinstance(actions, dict):
         doc["last_actions"] = {"waiting": [], **actions}  # added with writes in flight
