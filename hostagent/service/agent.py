@@ -197,11 +197,12 @@ class Agent:
             self._journal_decision(now, plan)
         self._kept_stale = kept
         self._record_notices_ahead(plan)
-        sending = self.reconciler.mode == "enforce"
-        if sending:
+        if self.reconciler.mode == "enforce":
             self.owner.expect(plan.actions, machine)
         outcome = self.reconciler.apply(plan, machine, self.maints, now, extra=extra)
         self.outcome = outcome
+        if outcome.sent and outcome.machine_after is not None and outcome.machine_after is not machine:
+            self.owner.read_back(outcome.machine_after)
         self._after_apply(outcome, now)
         self.record_status(now)
         return outcome

@@ -147,6 +147,12 @@ class OwnerControl:
             self._seen["expected"] = []
             self._save_seen()
 
+    def read_back(self, machine: MachineState) -> None:
+        """Vast's listing read back after our writes: the next reconcile compares against it (so someone undoing
+        our write at once is seen), and the states our writes would leave stay expected (a late landing)."""
+        self._seen["listing"] = core.listing_to_json(core.listing_seen(machine))
+        self._save_seen()
+
     # ---- the store --------------------------------------------------------------------------------------------
 
     def _get(self, key: str) -> object | None:
