@@ -78,8 +78,8 @@ class OwnerControl:
 
     def _announce(self, what: str, raw: object, now: datetime, machine_id: int | None) -> None:
         record = core.record_id(raw)
-        if record is None or record == self._seen.get(what):
-            return
+        if self._read_only or record is None or record == self._seen.get(what):
+            return  # `hostagent plan` announces nothing: the running agent does, once
         self._seen[what] = record
         self._save_seen()
         assert isinstance(raw, dict)

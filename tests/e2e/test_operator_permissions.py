@@ -44,8 +44,9 @@ def world() -> Iterator[Path]:
 
 @pytest.mark.parametrize(
     "args",
-    [("status",), ("status", "--json"), ("journal",), ("earnings",), ("maint", "list")],
-    ids=["status", "status --json", "journal", "earnings", "maint list"],
+    [("status",), ("status", "--json"), ("journal",), ("earnings",), ("maint", "list"), ("hold", "--reason", "x"),
+     ("release",), ("pause",), ("resume",)],
+    ids=["status", "status --json", "journal", "earnings", "maint list", "hold", "release", "pause", "resume"],
 )
 def test_a_command_on_a_state_dir_it_may_not_read_says_to_use_sudo_and_exits_77(
     world: Path, args: tuple[str, ...]

@@ -7,11 +7,13 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from agent_env import World, world
 
 from hostagent.cli import main
 from hostagent.core.model import ActionKind
 from hostagent.core.owner import OwnerHold, hold_to_json
+from hostagent.runtime.metrics import Metrics
 from hostagent.service.agent import Agent
 from hostagent.testing.emulator import DEMO_MACHINE_ID
 
@@ -177,3 +179,50 @@ def test_observe_mode_never_takes_its_own_unsent_writes_for_outside_changes(tmp_
             w.clock.advance(300)
         assert w.writes() == []
         assert events(agent, "changed_outside") == []
+
+
+def test_a_hold_until_a_past_time_is_a_usage_error_that_changes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Exit 2 with a line naming --until; nothing is stored or journaled."""
+    with world(tmp_path) as w:
+        agent = w.agent()
+        agent.tick(w.clock.now())
+        assert command(w, "hold", "--until", "2020-01-01T00:00Z") == 2
+        assert "--until '2020-01-01T00:00Z'" in capsys.readouterr().err
+        assert agent.store.get("owner_hold") is None
+        assert agent.store.journal_entries(kind="operator") == []
+
+
+def test_the_commands_need_the_agents_state_store_and_say_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before the agent's first run there is nothing to write beside: exit 1, one line, nothing created."""
+    with world(tmp_path) as w:
+        assert command(w, "hold") == 1
+        assert "no state store" in capsys.readouterr().err
+        assert not (tmp_path / "state" / "state.db").exists()
+
+
+def test_the_hold_and_the_pause_show_on_the_metrics_page(tmp_path: Path) -> None:
+    """hostagent_owner_hold and hostagent_paused are 1 while they last and 0 after."""
+    with world(tmp_path) as w:
+        parts = w.build()
+        parts.metrics = Metrics(hostname="test-host")
+        agent = parts.agent()
+        agent.tick(w.clock.now())
+        registry = parts.metrics.registry
+
+        def gauges() -> tuple[float | None, float | None]:
+            return registry.get_sample_value("hostagent_owner_hold"), registry.get_sample_value("hostagent_paused")
+
+        assert gauges() == (0, 0)
+        assert command(w, "hold") == 0
+        assert command(w, "pause") == 0
+        agent.tick(w.clock.now())
+        assert gauges() == (1, 1)
+        assert command(w, "release") == 0
+        assert command(w, "resume") == 0
+        agent.tick(w.clock.now())
+        assert gauges() == (0, 0)
+        assert registry.get_sample_value("hostagent_events_total", {"kind": "held"}) == 1
