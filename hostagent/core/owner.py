@@ -49,10 +49,10 @@ class OwnerHold:
     def describe(self) -> str:
         """The plan's reason: "held by root at 2026-11-29T01:00:00+00:00: disk swap (until ...)"."""
         if self.source == "outside":
-            return f"{self.reason} (seen {_iso(self.at)}); the listing stays as set until `hostagent release`"
-        until = f" (until {_iso(self.until)})" if self.until is not None else ""
+            return f"{self.reason} (seen {iso(self.at)}); the listing stays as set until `hostagent release`"
+        until = f" (until {iso(self.until)})" if self.until is not None else ""
         reason = f": {self.reason}" if self.reason else ""
-        return f"held by {self.by} at {_iso(self.at)}{reason}{until}"
+        return f"held by {self.by} at {iso(self.at)}{reason}{until}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +64,8 @@ class OwnerPause:
     reason: str = ""
 
 
-def _iso(at: datetime | None) -> str:
+def iso(at: datetime | None) -> str:
+    """UTC, to the second: how hold and pause times are written for people."""
     return "" if at is None else at.astimezone(timezone.utc).isoformat(timespec="seconds")
 
 
@@ -86,7 +87,7 @@ def parse_until(text: str, now: datetime) -> datetime:
     if at.tzinfo is None:
         at = at.replace(tzinfo=timezone.utc)
     if at <= now:
-        raise ValueError(f"--until {text!r}: {_iso(at)} is not in the future (now {_iso(now)})")
+        raise ValueError(f"--until {text!r}: {iso(at)} is not in the future (now {iso(now)})")
     return at
 
 
@@ -244,7 +245,7 @@ def outside_change(
         changed = not (_same_price(before.price_usd_per_gpu_hour, now_seen.price_usd_per_gpu_hour)
                        and _same_price(before.min_bid_usd_per_gpu_hour, now_seen.min_bid_usd_per_gpu_hour))
         if not changed and not _end_date_explained(before, now_s, duration_days, now_seen.end_date):
-            return f"end date {_iso(_epoch(before.end_date))} → {_iso(_epoch(now_seen.end_date))}"
+            return f"end date {iso(_epoch(before.end_date))} → {iso(_epoch(now_seen.end_date))}"
     return f"{before.describe()} → {now_seen.describe()}" if changed else None
 
 

@@ -284,9 +284,12 @@ def plan(  # noqa: PLR0917 - the team's agreed signature, positional like the ot
     decision = price(config.pricing, machine, market, now, history, step_held=step_held(history, now, config))
     maint = plan_maintenance(config.maintenance, machine, now, history, lookahead_s=config.agent.reconcile_s)
     listed, cause, why = _decide_listing(machine, verdict, maint, config, history)
-    held = hold if hold is not None and hold.active(now) and listed else None
-    if held is not None and held.source == "command":
+    held = hold if hold is not None and hold.active(now) else None
+    # A command's hold is the reason whenever health or maintenance is not (a cool-down included).
+    if held is not None and held.source == "command" and (listed or (verdict.ok and not maint.unlist)):
         listed, cause, why = False, "hold", Reason("owner.hold", f"{held.describe()} (rentals continue)")
+    elif not listed:
+        held = None  # health or maintenance keep it unlisted: they say why
     desired, horizon = _desired(config, decision, maint, listed, now)
     if held is not None and held.source == "outside":  # as the person set it: no list, no new terms
         desired, why = replace(desired, listed=machine.listed), Reason("owner.hold", held.describe())

@@ -97,8 +97,9 @@ def _listing(machine: MachineState | None, plan: Plan | None, health_ok: bool | 
     elif machine.listed:
         why = "listed"
     elif desired is not None and not desired.listed:
-        # The core's "listing" reason says why in one sentence (health, maintenance or the cool-down).
-        why = next((r.text for r in plan.reasons if r.step == "listing"), "") if plan else ""
+        # The core's "listing" reason says why in one sentence (health, maintenance or the cool-down), or the
+        # owner's hold does ("owner.hold").
+        why = next((r.text for r in plan.reasons if r.step in ("listing", "owner.hold")), "") if plan else ""
         why = why or ("unhealthy" if health_ok is False else "the plan keeps it unlisted")
     else:
         why = "not listed yet (the plan lists it)"

@@ -158,3 +158,12 @@ def test_the_states_our_writes_leave_are_expected_in_order() -> None:
     assert expected_after(actions, listing_seen(listed_machine(2.0))) == [
         ListingSeen(False), ListingSeen(True, 2.2, 0.6, None), ListingSeen(True, 2.2, 0.7, None),
     ]
+
+
+def test_a_hold_is_the_reason_a_cooling_down_machine_stays_unlisted() -> None:
+    """Healthy but in the relist cool-down: the hold, not the cool-down, is why it stays unlisted."""
+    cooling = replace(SEEN, healthy_since=NOW - timedelta(seconds=10), unlisted_by_agent=True)
+    p = plan(snapshot(), machine(), None, CFG, NOW, cooling, hold=HOLD)
+    assert p.actions == ()
+    assert any(r.step == "owner.hold" for r in p.reasons)
+    assert not any(r.step == "listing" for r in p.reasons)
