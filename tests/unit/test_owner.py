@@ -167,3 +167,10 @@ def test_a_hold_is_the_reason_a_cooling_down_machine_stays_unlisted() -> None:
     assert p.actions == ()
     assert any(r.step == "owner.hold" for r in p.reasons)
     assert not any(r.step == "listing" for r in p.reasons)
+
+
+def test_release_relists_without_the_health_cool_down() -> None:
+    """Unlisted for a hold, healthy only seconds ago (a restart): the release lists at once."""
+    after_hold = replace(SEEN, healthy_since=NOW - timedelta(seconds=10), unlisted_by_agent=True,
+                         unlisted_cause="hold")
+    assert kinds(plan(snapshot(), machine(), None, CFG, NOW, after_hold)) == [ActionKind.LIST]
