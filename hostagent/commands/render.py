@@ -103,17 +103,17 @@ def _owner(doc: StatusDoc) -> list[str]:
     owner, lines = doc["owner"], []
     hold, pause = owner["hold"], owner["pause"]
     if hold is not None:
-        until = f" until {when(hold['until'])}" if hold["until"] else " until `hostagent release`"
-        if hold["source"] == "outside":
-            text = f"HELD as set outside hostagent ({hold['reason']}), since {when(hold['at'])}{until}"
+        until = f" until {when(hold['until'])}" if hold["until"] else " until release"
+        if hold["source"] == "outside":  # the reason reads "changed outside hostagent: listed at 2.10 → unlisted"
+            text = f"HELD, {hold['reason']} · kept as set since {when(hold['at'])}{until}"
         else:
             reason = f": {hold['reason']}" if hold["reason"] else ""
             text = f"HELD unlisted by {hold['by']} since {when(hold['at'])}{reason}{until}"
         lines.append(_cut(f"owner     {text}"))
     if pause is not None:
         reason = f": {pause['reason']}" if pause["reason"] else ""
-        lines.append(_cut(f"owner     PAUSED by {pause['by']} since {when(pause['at'])}{reason}: no writes are sent "
-                          "until `hostagent resume`"))
+        text = f"PAUSED (no writes) by {pause['by']} since {when(pause['at'])}{reason} · until resume"
+        lines.append(_cut(f"owner     {text}"))
     return lines
 
 

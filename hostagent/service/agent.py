@@ -265,7 +265,9 @@ class Agent:
         self.owner.refresh(now, machine.id)
         self.owner.judge(machine, now, intents_busy=intents_busy, policy=self.config.agent.outside_changes,
                          duration_days=self.config.listing.duration_days)
-        self.reconciler.mode = "observe" if self.owner.pause is not None else self.config.agent.mode
+        paused = self.owner.pause is not None
+        self.reconciler.mode = "observe" if paused else self.config.agent.mode
+        self.reconciler.not_sent = "paused (hostagent pause): not sent" if paused else "observe mode: not sent"
 
     def _record_notices_ahead(self, plan: Plan) -> None:
         """The notices this reconcile may send are ours before they leave (saved first): only windows recorded

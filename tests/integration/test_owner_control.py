@@ -84,6 +84,7 @@ def test_pause_sends_no_write_but_decides_and_journals_what_it_would_send(tmp_pa
         assert w.writes() == []
         would = agent.store.journal_entries(kind="would_send")
         assert [e.what.split()[0] for e in would] == [ActionKind.LIST.value]
+        assert would[0].result == "paused (hostagent pause): not sent"
         assert agent.store.load_status()[0]["owner"]["pause"]["reason"] == "testing by hand"
         assert len(events(agent, "paused")) == 1
         assert command(w, "resume") == 0

@@ -140,4 +140,4 @@ def test_a_held_and_paused_agent_fits_the_schema_and_shows_both_on_the_screen(
     assert owner["hold"]["source"] == "command"
     assert owner["pause"]["reason"] == "by hand"
     assert "HELD unlisted by" in screen
-    assert "PAUSED by" in screen
+    assert "PAUSED (no writes) by" in screen
