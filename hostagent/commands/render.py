@@ -105,7 +105,8 @@ def _owner(doc: StatusDoc) -> list[str]:
     if hold is not None:
         until = f" until {when(hold['until'])}" if hold["until"] else " until release"
         if hold["source"] == "outside":  # the reason reads "changed outside hostagent: listed at 2.10 → unlisted"
-            text = f"HELD, {hold['reason']} · kept as set since {when(hold['at'])}{until}"
+            change = hold["reason"].removeprefix("changed outside hostagent: ")
+            text = f"HELD as set outside hostagent since {when(hold['at'])}: {change} ·{until}"
         else:
             reason = f": {hold['reason']}" if hold["reason"] else ""
             text = f"HELD unlisted by {hold['by']} since {when(hold['at'])}{reason}{until}"
