@@ -2,7 +2,8 @@
 
 Pure: no I/O, no clock reads, no logging. Only what differs from `machine` (and from the maintenance
 windows Vast holds) becomes an action, so a steady state plans none. The config is the source of
-intent: a healthy machine outside maintenance is listed, whoever unlisted it.
+intent: a healthy machine outside maintenance is listed, unless the owner holds it (`hostagent hold`, or a
+change made outside hostagent under `agent.outside_changes = "hold"`: hostagent.core.owner).
 """
 
 from __future__ import annotations
