@@ -91,9 +91,30 @@ def _head(view: StatusView) -> list[str]:
         f"agent     {running} · {tick}",
         f"api       {api_text}",
     ]
+    lines += _owner(doc)
     mismatch = doc["identity"]["mismatch"]
     if mismatch:  # first, in capitals: the agent writes nothing until someone looks
         lines.insert(0, f"!! MACHINE IDENTITY MISMATCH: {mismatch}")
+    return lines
+
+
+def _owner(doc: StatusDoc) -> list[str]:
+    """The owner's hold and pause, right under the agent line: they explain why the listing is as it is."""
+    owner, lines = doc["owner"], []
+    hold, pause = owner["hold"], owner["pause"]
+    if hold is not None:
+        until = f" until {when(hold['until'])}" if hold["until"] else " until release"
+        if hold["source"] == "outside":  # the reason reads "changed outside hostagent: listed at 2.10 → unlisted"
+            change = hold["reason"].removeprefix("changed outside hostagent: ")
+            text = f"HELD as set outside hostagent since {when(hold['at'])}: {change} ·{until}"
+        else:
+            reason = f": {hold['reason']}" if hold["reason"] else ""
+            text = f"HELD unlisted by {hold['by']} since {when(hold['at'])}{reason}{until}"
+        lines.append(_cut(f"owner     {text}"))
+    if pause is not None:
+        reason = f": {pause['reason']}" if pause["reason"] else ""
+        text = f"PAUSED (no writes) by {pause['by']} since {when(pause['at'])}{reason} · until resume"
+        lines.append(_cut(f"owner     {text}"))
     return lines
 
 

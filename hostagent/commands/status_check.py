@@ -38,7 +38,9 @@ def problems(view: StatusView, fresh_s: float) -> list[str]:
     last = doc["last_actions"]
     pending = [*last["failed"], *last["would_send"], *last["waiting"]]
     if pending:
-        found.append(f"{len(pending)} change(s) pending on Vast: {pending[0]}")
+        pause = doc["owner"]["pause"]
+        paused = f" (paused by {pause['by']}: no writes until `hostagent resume`)" if pause is not None else ""
+        found.append(f"{len(pending)} change(s) pending on Vast{paused}: {pending[0]}")
     if last["deferred"]:
         found.append(f"changes deferred: {last['deferred']}")
     return found

@@ -20,11 +20,12 @@ from typing import TypedDict, cast
 from hostagent.config.model import Config
 from hostagent.core.maintenance import upcoming_windows
 from hostagent.runtime.lock import LOCK_NAME
-from hostagent.service.status_types import StatusDoc, read_saved
+from hostagent.service.status_types import Owner, StatusDoc, owner_status, read_saved
 from hostagent.store.reader import StateReader
 
 STATUS_SCHEMA = 1
 MACHINE_ID_KEY = "machine_id"  # hostagent.service.agent.MACHINE_ID_KEY
+HOLD_KEY, PAUSE_KEY = "owner_hold", "owner_pause"  # hostagent.service.owner's (that module imports structlog)
 DAY_S = 86400.0
 SPARK_DAYS = 30
 MAINT_HORIZON = timedelta(days=35)  # as hostagent.service.agent.MAINT_HORIZON: shows the next monthly window
@@ -140,6 +141,14 @@ def machine_id_of(reader: StateReader, config: Config, doc: StatusDoc) -> int | 
     return None if machine is None else machine["id"]
 
 
+def owner_now(reader: StateReader, now: datetime) -> Owner:
+    """The hold and pause as stored now (`hostagent hold` shows at once, before the agent's next reconcile)."""
+    from hostagent.core.owner import hold_from_json, pause_from_json  # noqa: PLC0415
+
+    hold = hold_from_json(reader.get(HOLD_KEY))
+    return owner_status(hold if hold is not None and hold.active(now) else None, pause_from_json(reader.get(PAUSE_KEY)))
+
+
 def earnings_view(reader: StateReader, machine_id: int | None, today: int) -> EarningsView:
     """Today, last 7 and 30 days (counted as hostagent.service.earnings.summarize counts them) and 30 daily totals."""
     first = today - SPARK_DAYS + 1
@@ -194,6 +203,7 @@ def build_view(
     if saved is None:
         return None
     doc, tick_at = saved
+    doc["owner"] = owner_now(reader, now)
     age_s = (now - tick_at).total_seconds()
     machine_id = machine_id_of(reader, config, doc)
     return {

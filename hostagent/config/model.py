@@ -63,6 +63,9 @@ class AgentConfig:
     reconcile_s: float = 300.0  # plan + reconcile with Vast
     telemetry_retention_raw_h: float = 24.0
     telemetry_retention_agg_days: float = 90.0
+    # A listing change made outside hostagent (Vast's console, the vastai CLI): "hold" leaves it as set until
+    # `hostagent release`; "revert" puts the plan back (hostagent.core.owner)
+    outside_changes: Literal["hold", "revert"] = "hold"
 
 
 @dataclass(frozen=True)

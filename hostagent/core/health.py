@@ -161,7 +161,8 @@ def assess(
         return HealthVerdict(False, False, tuple(failing), tuple(notes), hot,
                              history.unhealthy_since or now, None, telemetry_at)
     healthy_since = history.healthy_since or now
-    if history.unhealthy_since is None and not history.unlisted_by_agent:
+    # The cool-down guards against a flapping check: an unlist for the owner's hold (`hostagent hold`) is not one.
+    if history.unhealthy_since is None and (not history.unlisted_by_agent or history.unlisted_cause == "hold"):
         return HealthVerdict(True, True, (), tuple(notes), hot, None, healthy_since, telemetry_at)
     relist_at = healthy_since + timedelta(seconds=cfg.relist_cooldown_s)
     if now >= relist_at:

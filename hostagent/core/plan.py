@@ -2,7 +2,8 @@
 
 Pure: no I/O, no clock reads, no logging. Only what differs from `machine` (and from the maintenance
 windows Vast holds) becomes an action, so a steady state plans none. The config is the source of
-intent: a healthy machine outside maintenance is listed, whoever unlisted it.
+intent: a healthy machine outside maintenance is listed, unless the owner holds it (`hostagent hold`, or a
+change made outside hostagent under `agent.outside_changes = "hold"`: hostagent.core.owner).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from hostagent.core.model import (
     Plan,
     Reason,
 )
+from hostagent.core.owner import OwnerHold
 from hostagent.core.pricing import PriceDecision, price, usd
 from hostagent.core.signals import offline_reason
 
@@ -275,16 +277,32 @@ def plan(  # noqa: PLR0917 - the team's agreed signature, positional like the ot
     config: Config,
     now: datetime,
     history: History,
+    *,
+    hold: OwnerHold | None = None,
 ) -> Plan:
-    """Decide the listing and the actions; raises nothing for valid config (see maintenance.expand)."""
+    """Decide the listing and the actions; raises nothing for valid config (see maintenance.expand).
+
+    `hold`: the owner's hold (hostagent.core.owner), an input fact like the readings. A command's hold keeps
+    the machine unlisted; a hold after a change made outside hostagent leaves the listing as that person set it.
+    Either way health and maintenance may still take a listing away."""
     verdict = assess(snapshot, machine, config.health, now, history)
     decision = price(config.pricing, machine, market, now, history, step_held=step_held(history, now, config))
     maint = plan_maintenance(config.maintenance, machine, now, history, lookahead_s=config.agent.reconcile_s)
     listed, cause, why = _decide_listing(machine, verdict, maint, config, history)
+    held = hold if hold is not None and hold.active(now) else None
+    # A command's hold is the reason whenever health or maintenance is not (a cool-down included).
+    if held is not None and held.source == "command" and (listed or (verdict.ok and not maint.unlist)):
+        listed, cause, why = False, "hold", Reason("owner.hold", f"{held.describe()} (rentals continue)")
+    elif not listed:
+        held = None  # health or maintenance keep it unlisted: they say why
     desired, horizon = _desired(config, decision, maint, listed, now)
-    listing = listing_actions(
-        desired, machine, config=config, cause=cause, why=why, decision=decision, now_s=now.timestamp()
-    )
+    if held is not None and held.source == "outside":  # as the person set it: no list, no new terms
+        desired, why = replace(desired, listed=machine.listed), Reason("owner.hold", held.describe())
+        listing: list[Action] = []
+    else:
+        listing = listing_actions(
+            desired, machine, config=config, cause=cause, why=why, decision=decision, now_s=now.timestamp()
+        )
     unlist = [a for a in listing if isinstance(a, UnlistMachine)]
     other = [a for a in listing if not isinstance(a, UnlistMachine)]
     job_actions, job_reasons = defjob_actions(config.default_job, machine)

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, ProcessCollector
+from prometheus_client import CollectorRegistry, Counter, Gauge, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -121,6 +121,8 @@ METRIC_NAMES: frozenset[str] = frozenset(
         "hostagent_api_errors_total",
         "hostagent_machine_identity_mismatches_total",
         "hostagent_events_total",
+        "hostagent_owner_hold",
+        "hostagent_paused",
         "hostagent_build_info",
         "hostagent_machine_vast_offline",
         "hostagent_health_ok",
@@ -174,6 +176,10 @@ class Metrics:
         )
         for kind in EventKind:  # every kind from 0: increase() misses the first event of a series born at 1
             self._events.labels(kind.value)
+        self._owner_hold = Gauge("hostagent_owner_hold", "1 while the owner holds the machine (hostagent hold).",
+                                 registry=self.registry)
+        self._paused = Gauge("hostagent_paused", "1 while the agent is paused (hostagent pause): no writes.",
+                             registry=self.registry)
         ProcessCollector(registry=self.registry)
 
     # ---- observations ---------------------------------------------------------------------
@@ -236,6 +242,10 @@ class Metrics:
         """A reconcile read Vast and planned; interval_s (agent.reconcile_s) lets rules judge staleness."""
         with self._lock:
             self._reconciled = (at_epoch_s, interval_s)
+    def observe_owner(self, *, held: bool, paused: bool) -> None:
+        """The owner's hold and pause as the agent last read them (hostagent.service.owner)."""
+        self._owner_hold.set(1 if held else 0)
+        self._paused.set(1 if paused else 0)
 
     def observe_earnings(self, today_usd: float, last_7d_usd: float, last_30d_usd: float) -> None:
         with self._lock:

@@ -36,9 +36,11 @@ from hostagent.service.identity import IdentityGuard, IdentityStore
 from hostagent.service.machines import MACHINE_ID_KEY, find_machine, known_machine_id
 from hostagent.service.market_metrics import fetch_metrics_sample
 from hostagent.service.outcome import ApplyOutcome, ReconcileStore
+from hostagent.service.owner import OwnerControl
 from hostagent.service.reconcile import Reconciler
 from hostagent.service.sharedlock import SharedLock, holding_lock
 from hostagent.service.signals import SignalWatch
+from hostagent.service.status_types import owner_status
 from hostagent.vast.client import peer_query
 
 log = structlog.get_logger(__name__)
@@ -60,6 +62,7 @@ class AgentMetrics(Protocol):
     def observe_vast_offline(self, machine_id: int, offline: bool | None) -> None: ...
     def observe_health(self, ok: bool) -> None: ...
     def observe_reconcile(self, at_epoch_s: float, interval_s: float) -> None: ...
+    def observe_owner(self, *, held: bool, paused: bool) -> None: ...
 
 
 class AgentStore(ReconcileStore, HistoryStore, IdentityStore, EarningsStore, Protocol):
@@ -102,6 +105,7 @@ class Agent:
         self.events = events if events is not None else EventLog(store, metrics, read_only=read_only)
         self.history = HistoryKeeper(store)
         self.signals = SignalWatch(store, self.events, metrics, read_only=read_only)  # Vast's view of the machine
+        self.owner = OwnerControl(store, self.events, metrics, read_only=read_only)  # hold, pause, outside changes
         # Guards everything below against the service's other thread; set down during each Vast call.
         self.lock = SharedLock()
         self.gate = ApiGate(store, retry_after_cap_s=config.vast.retry_after_cap_s, metrics=metrics)
@@ -178,7 +182,7 @@ class Agent:
             self.telemetry(now)
         assert self.snapshot is not None
         try:
-            self.reconciler.resolve_open_intents(now)
+            resolved = self.reconciler.resolve_open_intents(now)
             machine = self._gather(now)
         except (VastError, ApiDeferred, LookupError) as exc:
             self.problem = exc.reason if isinstance(exc, ApiDeferred) else f"cannot read Vast: {exc}"
@@ -192,7 +196,9 @@ class Agent:
             "machine_reports", now, lambda: self.market.machine_reports(machine.id)))
         if self.health is None:
             self._assess(now)
-        plan = make_plan(self.snapshot, machine, self._fresh_market(now), self.config, now, self.history.history)
+        self._owner_facts(machine, now, intents_busy=bool(resolved) or self.reconciler.writes_in_flight())
+        plan = make_plan(self.snapshot, machine, self._fresh_market(now), self.config, now, self.history.history,
+                         hold=self.owner.hold)
         self.plan = plan
         if self.metrics is not None:  # alive and reading Vast: the alert rules' "stale" is measured from here
             self.metrics.observe_reconcile(now.timestamp(), self.config.agent.reconcile_s)
@@ -202,8 +208,12 @@ class Agent:
             self._journal_decision(now, plan)
         self._kept_stale = kept
         self._record_notices_ahead(plan)
+        if self.reconciler.mode == "enforce":
+            self.owner.expect(plan.actions, machine)
         outcome = self.reconciler.apply(plan, machine, self.maints, now, extra=extra)
         self.outcome = outcome
+        if outcome.sent and outcome.machine_after is not None and outcome.machine_after is not machine:
+            self.owner.read_back(outcome.machine_after)
         self._after_apply(outcome, now)
         self.record_status(now)
         return outcome
@@ -218,7 +228,9 @@ class Agent:
         machine = self._gather(now)
         self._assess(now)
         market = self._fresh_market(now)
-        self.plan = make_plan(self.snapshot, machine, market, self.config, now, self.history.history)
+        self.owner.refresh(now, machine.id)
+        self.plan = make_plan(self.snapshot, machine, market, self.config, now, self.history.history,
+                              hold=self.owner.hold)
         return self.plan
 
     @holding_lock
@@ -271,11 +283,21 @@ class Agent:
             self.refresh_market(now)
         return self.market_sample
 
+    def _owner_facts(self, machine: MachineState, now: datetime, *, intents_busy: bool) -> None:
+        """The owner's hold and pause as stored now, and a listing change made outside hostagent (which, with
+        the "hold" policy, becomes a hold before this reconcile plans). Paused: this reconcile sends nothing."""
+        self.owner.refresh(now, machine.id)
+        self.owner.judge(machine, now, intents_busy=intents_busy, policy=self.config.agent.outside_changes,
+                         duration_days=self.config.listing.duration_days)
+        paused = self.owner.pause is not None
+        self.reconciler.mode = "observe" if paused else self.config.agent.mode
+        self.reconciler.not_sent = "paused (hostagent pause): not sent" if paused else "observe mode: not sent"
+
     def _record_notices_ahead(self, plan: Plan) -> None:
         """The notices this reconcile may send are ours before they leave (saved first): only windows recorded
         as ours may ever be cancelled, and a kill between the send and the save must not make ours foreign."""
         notices = [a for a in plan.actions if isinstance(a, ScheduleMaint)]
-        if notices and self.config.agent.mode == "enforce":
+        if notices and self.reconciler.mode == "enforce":  # paused: nothing is sent
             for action in notices:
                 self.history.observe_maint_scheduled(action.start_epoch_s, action.duration_h)
             self._store_call("save_history", self.history.save)
@@ -390,6 +412,7 @@ class Agent:
             windows=windows, api=self.gate.state(now), problem=self.problem,
             history=self.history.history, outcome=self.outcome, identity=self.identity.status(),
             vast_signals=self.signals.status(),
+            owner=owner_status(self.owner.hold, self.owner.pause),
         )
         self._store_call("save_status", lambda: self.store.save_status(doc, now))
 

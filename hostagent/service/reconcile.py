@@ -74,6 +74,7 @@ class Reconciler:
         self._store = store
         self._gate = gate
         self.mode = mode
+        self.not_sent = "observe mode: not sent"  # what a `would_send` row says (the agent names a pause here)
         self._metrics = metrics
         self.write_grace_s = write_grace_s
         self._observed_keys: frozenset[str] = frozenset()
@@ -97,6 +98,10 @@ class Reconciler:
             if line is not None:
                 lines.append(line)
         return lines
+
+    def writes_in_flight(self) -> bool:
+        """A write left open by the last resolve_open_intents() (it may still land inside Vast)."""
+        return bool(self._maint_in_flight)
 
     def _resolve(self, intent: Intent, now: datetime) -> str | None:
         request = dict(intent.request)
@@ -215,7 +220,7 @@ class Reconciler:
                 continue  # already journaled while nothing changed: no flood of identical lines
             self._journal_row(
                 now, "would_send", action.describe(), action.reason, request=request_of(action),
-                result="observe mode: not sent", ok=True, action_key=action.key(),
+                result=self.not_sent, ok=True, action_key=action.key(),
             )
             log.info("would_send", action=action.describe(), why=action.reason)
         self._observed_keys = keys

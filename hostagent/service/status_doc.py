@@ -36,6 +36,9 @@ JSON Schema. Schema 1 (every key is always present; a value that is not known is
                        timeout_s, error_description, num_reports, reports: [{problem, message, created_at}]
                        (newest first), reports_read_at, scheduled_by_vast: [{start, end, category}] (windows
                        Vast holds that hostagent did not schedule)}; null values: not known yet
+    owner             {hold: {by, at, reason, until (ISO or null), source ("command": `hostagent hold`;
+                       "outside": a change made outside hostagent, kept as set)} or null,
+                       pause: {by, at, reason} or null (`hostagent pause`: no writes are sent)}
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ from hostagent.service.status_types import (
     LastActions,
     Listing,
     Maintenance,
+    Owner,
     Reason,
     StatusDoc,
     VastSignals,
@@ -99,8 +103,9 @@ def _listing(machine: MachineState | None, plan: Plan | None, health_ok: bool | 
     elif machine.listed:
         why = "listed"
     elif desired is not None and not desired.listed:
-        # The core's "listing" reason says why in one sentence (health, maintenance or the cool-down).
-        why = next((r.text for r in plan.reasons if r.step == "listing"), "") if plan else ""
+        # The core's "listing" reason says why in one sentence (health, maintenance or the cool-down), or the
+        # owner's hold does ("owner.hold").
+        why = next((r.text for r in plan.reasons if r.step in ("listing", "owner.hold")), "") if plan else ""
         why = why or ("unhealthy" if health_ok is False else "the plan keeps it unlisted")
     else:
         why = "not listed yet (the plan lists it)"
@@ -209,6 +214,7 @@ def build(
     outcome: ApplyOutcome | None,
     identity: Identity | None = None,
     vast_signals: VastSignals | None = None,
+    owner: Owner | None = None,
 ) -> StatusDoc:
     """The schema-1 status document (see the module docstring)."""
     return {
@@ -234,4 +240,5 @@ def build(
         "last_actions": _actions(outcome),
         "identity": identity or {"recorded": None, "mismatch": None},
         "vast_signals": vast_signals or {**EMPTY_VAST_SIGNALS, "reports": [], "scheduled_by_vast": []},
+        "owner": owner or {"hold": None, "pause": None},
     }

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import functools
 import types
-from typing import Any, Literal, TypedDict, Union, get_args, get_origin, get_type_hints, is_typeddict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, Union, get_args, get_origin, get_type_hints, is_typeddict
 
 from hostagent.errors import StateError
+
+if TYPE_CHECKING:
+    from hostagent.core.owner import OwnerHold, OwnerPause
 
 SCHEMA = 1
 
@@ -183,6 +186,34 @@ EMPTY_VAST_SIGNALS: VastSignals = {
     "verification": None, "reliability": None, "offline": None, "timeout_s": None, "error_description": None,
     "num_reports": None, "reports": [], "reports_read_at": None, "scheduled_by_vast": [],
 }
+class Hold(TypedDict):
+    by: str
+    at: str
+    reason: str
+    until: str | None
+    source: Literal["command", "outside"]  # `hostagent hold`, or a change made outside hostagent
+
+
+class Pause(TypedDict):
+    by: str
+    at: str
+    reason: str
+
+
+class Owner(TypedDict):
+    hold: Hold | None
+    pause: Pause | None
+
+
+def owner_status(hold: OwnerHold | None, pause: OwnerPause | None) -> Owner:
+    """The owner's hold and pause (hostagent.core.owner) as the status document shows them."""
+    return {
+        "hold": None if hold is None else {
+            "by": hold.by, "at": hold.at.isoformat(), "reason": hold.reason, "source": hold.source,
+            "until": None if hold.until is None else hold.until.isoformat(),
+        },
+        "pause": None if pause is None else {"by": pause.by, "at": pause.at.isoformat(), "reason": pause.reason},
+    }
 
 
 class StatusDoc(TypedDict):
@@ -202,6 +233,7 @@ class StatusDoc(TypedDict):
     last_actions: LastActions
     identity: Identity
     vast_signals: VastSignals
+    owner: Owner
 
 
 def read_saved(raw: object) -> StatusDoc:
@@ -214,6 +246,7 @@ def read_saved(raw: object) -> StatusDoc:
     # A newer schema is read for what this version understands; its extra keys are dropped below.
     doc.setdefault("identity", {"recorded": None, "mismatch": None})  # added with the identity guard
     doc.setdefault("vast_signals", EMPTY_VAST_SIGNALS)  # added with Vast's signals
+    doc.setdefault("owner", {"hold": None, "pause": None})  # added with hold and pause
     actions = doc.get("last_actions")
     if isinstance(actions, dict):
         doc["last_actions"] = {"waiting": [], **actions}  # added with writes in flight

@@ -63,6 +63,8 @@ mode = "enforce"
 state_dir = "state"
 tick_s = 0.1
 reconcile_s = 0.2
+# the owner's hand unlists below are undone, so that the end state is the plan's (the default "hold" keeps them)
+outside_changes = "revert"
 
 [pricing.models]
 "H100 SXM" = 2.00

@@ -44,8 +44,9 @@ def world() -> Iterator[Path]:
 
 @pytest.mark.parametrize(
     "args",
-    [("status",), ("status", "--json"), ("journal",), ("earnings",), ("maint", "list")],
-    ids=["status", "status --json", "journal", "earnings", "maint list"],
+    [("status",), ("status", "--json"), ("journal",), ("earnings",), ("maint", "list"), ("hold", "--reason", "x"),
+     ("release",), ("pause",), ("resume",)],
+    ids=["status", "status --json", "journal", "earnings", "maint list", "hold", "release", "pause", "resume"],
 )
 def test_a_command_on_a_state_dir_it_may_not_read_says_to_use_sudo_and_exits_77(
     world: Path, args: tuple[str, ...]
@@ -59,3 +60,23 @@ def test_a_command_on_a_state_dir_it_may_not_read_says_to_use_sudo_and_exits_77(
     assert str(world / "state") in lines[0]
     assert f"sudo hostagent --config {world / 'config.toml'} {' '.join(args)}" in lines[0]
     assert done.stdout == ""
+
+
+@pytest.mark.parametrize("args", [("hold",), ("pause",)], ids=["hold", "pause"])
+def test_hold_and_pause_on_a_state_store_it_may_read_but_not_write_exit_77_and_change_nothing(
+    world: Path, args: tuple[str, ...]
+) -> None:
+    """The operator can read the store (status works) but not write it: one line saying how to fix it, exit 77."""
+    state_dir = world / "state"
+    os.chmod(state_dir, 0o755)  # noqa: S103 -- readable by the operator, writable by its owner only
+    for path in state_dir.iterdir():
+        os.chmod(path, 0o644 if AS_ROOT else 0o444)
+    done = run_hostagent(world, "--config", str(world / "config.toml"), *args)
+    assert done.returncode == EX_NOPERM, done.stderr
+    assert "Traceback" not in done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert "cannot be written" in line
+    assert str(state_dir / "state.db") in line
+    with StateStore.open(state_dir, readonly=True) as store:
+        assert store.get("owner_hold") is None
+        assert store.get("owner_pause") is None

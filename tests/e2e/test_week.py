@@ -223,3 +223,10 @@ def test_in_a_steady_state_no_write_is_sent(week: Simulation) -> None:
     assert steady == []
     reads = [r for r in week.emu.requests if r.method == "GET"]
     assert len(reads) > 1000  # the agent kept reading Vast all the while
+
+
+def test_a_week_of_the_agents_own_writes_renters_and_daily_rolls_is_never_taken_for_a_change_made_outside(
+    week: Simulation,
+) -> None:
+    """Price moves, health and maintenance unlists, relists, rentals, end-date rolls: no `changed_outside` event."""
+    assert [e.what for e in week.journal("event") if e.what.startswith("changed_outside")] == []

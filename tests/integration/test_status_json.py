@@ -122,3 +122,22 @@ def test_a_document_saved_before_identity_and_waiting_existed_still_shows(
     assert view["agent"]["identity"] == {"recorded": None, "mismatch": None}
     assert view["agent"]["last_actions"]["waiting"] == []
     assert view["agent"]["listing"] == old["listing"]
+
+
+def test_a_held_and_paused_agent_fits_the_schema_and_shows_both_on_the_screen(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`hostagent hold --until` and `pause`: `owner` filled at once (read from the store), HELD and PAUSED shown."""
+    with world(tmp_path) as w:
+        w.agent().tick(w.clock.now())
+        assert main(["--config", str(w.config_path), "hold", "--reason", "disk swap", "--until", "2h"]) == 0
+        assert main(["--config", str(w.config_path), "pause", "--reason", "by hand"]) == 0
+        owner = status_json(w, capsys)["agent"]["owner"]
+        assert main(["--config", str(w.config_path), "status"]) == 0
+        screen = capsys.readouterr().out
+    assert owner["hold"]["reason"] == "disk swap"
+    assert owner["hold"]["until"] is not None
+    assert owner["hold"]["source"] == "command"
+    assert owner["pause"]["reason"] == "by hand"
+    assert "HELD unlisted by" in screen
+    assert "PAUSED (no writes) by" in screen

@@ -73,3 +73,14 @@ def test_a_reconcile_that_could_not_read_vast_is_named_with_its_reason() -> None
         "CRITICAL: last reconcile did not run: cannot read Vast: no machine with hostname 'demo-h100-01' on this "
         "Vast account",
     )
+
+
+def test_changes_pending_while_paused_name_the_pause() -> None:
+    """Paused, the would_send is pending on purpose: the line says who paused and how it ends."""
+    doc = healthy_doc()
+    doc["last_actions"]["would_send"] = ["list_machine machine 4242 (2.0)"]
+    doc["owner"]["pause"] = {"by": "root", "at": "2026-11-29T01:00:00+00:00", "reason": "by hand"}
+    healthy, line = verdict(a_view(doc))
+    assert not healthy
+    assert line == ("CRITICAL: 1 change(s) pending on Vast (paused by root: no writes until `hostagent resume`): "
+                    "list_machine machine 4242 (2.0)")
