@@ -160,7 +160,7 @@ def operator_ledger(state_dir: Path, say: Callable[[str], None]) -> tuple[Operat
 
 @dataclass
 class OperatorParts:
-    """What `hostagent maint` uses: the Vast client and the agent's store, and the operator's write path."""
+    """What `hostagent maint` uses: the Vast client, the agent's store, and the operator's requests to the agent."""
 
     config: Config
     clock: Clock
@@ -188,9 +188,10 @@ def build_operator(
     hostname: str | None = None,
     read_only: bool = False,
 ) -> OperatorParts:
-    """An operator's writes beside a running agent: no lock, the agent's store opened for intents and journal
-    rows (safe beside it: see hostagent.store.store). `read_only` (`maint list`): the store read-only, or a
-    throwaway one where there is no state yet. Raises StateError, VastInsecureURL (nothing left open)."""
+    """An operator's requests beside a running agent: no lock, the agent's store opened for the `operator_maints`
+    key and journal rows (safe beside it: see hostagent.store.store). `read_only` (`maint list`): the store
+    read-only, or a throwaway one where there is no state yet. Raises StateError, VastInsecureURL (nothing left
+    open)."""
     from hostagent.service.operator import OperatorWrites  # noqa: PLC0415
 
     clock = wall_clock(clock)

@@ -31,6 +31,7 @@ from hostagent.core.model import (
     Plan,
     Reason,
 )
+from hostagent.core.operator_maint import OperatorMaints
 from hostagent.core.pricing import PriceDecision, price, usd
 
 END_DATE_TOLERANCE_S = 60.0
@@ -271,11 +272,16 @@ def plan(  # noqa: PLR0917 - the team's agreed signature, positional like the ot
     config: Config,
     now: datetime,
     history: History,
+    *,
+    operator: OperatorMaints | None = None,
 ) -> Plan:
-    """Decide the listing and the actions; raises nothing for valid config (see maintenance.expand)."""
+    """Decide the listing and the actions; raises nothing for valid config (see maintenance.expand).
+
+    `operator`: the windows and the cancel `hostagent maint` recorded (the agent sends them, never the command)."""
     verdict = assess(snapshot, machine, config.health, now, history)
     decision = price(config.pricing, machine, market, now, history, step_held=step_held(history, now, config))
-    maint = plan_maintenance(config.maintenance, machine, now, history, lookahead_s=config.agent.reconcile_s)
+    maint = plan_maintenance(config.maintenance, machine, now, history, lookahead_s=config.agent.reconcile_s,
+                             operator=operator)
     listed, cause, why = _decide_listing(machine, verdict, maint, config, history)
     desired, horizon = _desired(config, decision, maint, listed, now)
     listing = listing_actions(

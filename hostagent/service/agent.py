@@ -27,7 +27,7 @@ from hostagent.core.plan import plan as make_plan
 from hostagent.errors import StateError, VastError
 from hostagent.ports import Clock, Hardware, Marketplace
 from hostagent.service import earnings as earnings_mod
-from hostagent.service import status_doc
+from hostagent.service import operator_maints, status_doc
 from hostagent.service.apigate import ApiDeferred, ApiGate
 from hostagent.service.earnings import EarningsStore
 from hostagent.service.events import EventLog
@@ -58,7 +58,9 @@ class AgentMetrics(Protocol):
     def observe_event(self, kind: str) -> None: ...
 
 
-class AgentStore(ReconcileStore, HistoryStore, IdentityStore, EarningsStore, Protocol):
+class AgentStore(
+    ReconcileStore, HistoryStore, IdentityStore, EarningsStore, operator_maints.OperatorMaintsStore, Protocol
+):
     """The state store as the agent uses it (hostagent.store.StateStore, built by hostagent.bootstrap)."""
 
     def record_snapshot(self, snapshot: HostSnapshot) -> None: ...
@@ -183,7 +185,10 @@ class Agent:
         self.problem_error = None
         if self.health is None:
             self._assess(now)
-        plan = make_plan(self.snapshot, machine, self._fresh_market(now), self.config, now, self.history.history)
+        # The windows and the cancel `hostagent maint` recorded: this plan sends them (the command never does).
+        operator = operator_maints.load(self.store)
+        plan = make_plan(self.snapshot, machine, self._fresh_market(now), self.config, now, self.history.history,
+                         operator=operator)
         self.plan = plan
         self.history.adopt(plan.memory)
         kept = next((r.text for r in plan.reasons if r.step == "maintenance.keep_stale"), None)
@@ -194,6 +199,9 @@ class Agent:
         outcome = self.reconciler.apply(plan, machine, self.maints, now, extra=extra)
         self.outcome = outcome
         self._after_apply(outcome, now)
+        if not self.read_only:
+            operator_maints.record_progress(self.store, operator, machine.id, outcome.sent, outcome.refused,
+                                            self.maints, now)
         self.record_status(now)
         return outcome
 
@@ -207,7 +215,8 @@ class Agent:
         machine = self._gather(now)
         self._assess(now)
         market = self._fresh_market(now)
-        self.plan = make_plan(self.snapshot, machine, market, self.config, now, self.history.history)
+        self.plan = make_plan(self.snapshot, machine, market, self.config, now, self.history.history,
+                              operator=operator_maints.load(self.store))
         return self.plan
 
     def _gather(self, now: datetime) -> MachineState:

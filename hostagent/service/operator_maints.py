@@ -1,0 +1,210 @@
+"""The operator's maintenance windows in the state store (key `operator_maints`): written by `maint add|cancel`,
+sent by the agent.
+
+`hostagent maint add` records a window here and the agent's next reconcile plans a ScheduleMaint for it
+(hostagent.core.maintenance), which the Reconciler sends like any other write: gate, intent, call, read-back,
+journal. The agent then records how it went (queued -> sent, or refused). Both sides change the document with
+`update` (one `BEGIN IMMEDIATE` transaction: read, change, write), so neither loses the other's change.
+
+The document: {"windows": [{id, machine_id, start (epoch s), duration_h, category, reason, by, added_at (epoch s),
+state, timezone, result}], "cancel": {id, machine_id, requested_at (epoch s), by} or null}.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from typing import Protocol
+
+import structlog
+
+from hostagent.core.actions import Action, CancelMaint, ScheduleMaint
+from hostagent.core.maintenance import matches, operator_window, vast_duration_h
+from hostagent.core.model import VastMaintenance
+from hostagent.core.operator_maint import (
+    OPERATOR_STATES,
+    OperatorCancel,
+    OperatorMaints,
+    OperatorState,
+    OperatorWindow,
+)
+from hostagent.errors import StateError
+
+log = structlog.get_logger(__name__)
+
+OPERATOR_MAINTS_KEY = "operator_maints"
+MAX_KEPT = 50  # ended, cancelled and refused windows beyond this many are dropped (the journal keeps them)
+
+
+class OperatorMaintsStore(Protocol):
+    def get(self, key: str) -> object | None: ...
+
+    def update(self, key: str, change: Callable[[object | None], object]) -> object: ...
+
+
+def who(host: str) -> str:
+    """user@host of the person running the command, for the journal and `maint list` (`host`: the OS's name,
+    hostagent.bootstrap.os_host_name)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry for this uid (a container)
+        user = "uid?"
+    return f"{user}@{host}"
+
+
+def _at(value: object) -> datetime:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise TypeError(f"not an epoch number: {value!r}")
+    return datetime.fromtimestamp(float(value), tz=timezone.utc)
+
+
+def _state(value: object) -> OperatorState:
+    for state in OPERATOR_STATES:
+        if value == state:
+            return state
+    raise ValueError(f"unknown state {value!r}")
+
+
+def _window(raw: dict[str, object]) -> OperatorWindow:
+    machine_id, duration_h = raw["machine_id"], raw["duration_h"]
+    if not isinstance(machine_id, int) or not isinstance(duration_h, (int, float)):
+        raise TypeError("machine_id or duration_h of the wrong type")
+    return OperatorWindow(
+        id=str(raw["id"]), machine_id=machine_id, start=_at(raw["start"]), duration_h=float(duration_h),
+        category=str(raw["category"]), reason=str(raw.get("reason", "")), by=str(raw.get("by", "?")),
+        added_at=_at(raw["added_at"]), state=_state(raw.get("state", "queued")),
+        timezone=str(raw.get("timezone", "UTC")), result=str(raw.get("result", "")),
+    )
+
+
+def parse(raw: object) -> OperatorMaints:
+    """The stored document; an entry that does not fit is dropped with a warning (never the whole document)."""
+    if not isinstance(raw, dict):
+        return OperatorMaints()
+    windows: list[OperatorWindow] = []
+    for entry in raw.get("windows") or []:
+        try:
+            windows.append(_window(entry))
+        except (KeyError, TypeError, ValueError, OverflowError, OSError) as exc:
+            log.warning("operator_maint_unreadable", entry=str(entry)[:200], error=str(exc))
+    cancel = None
+    got = raw.get("cancel")
+    if isinstance(got, dict):
+        try:
+            machine_id = got["machine_id"]
+            if not isinstance(machine_id, int):
+                raise TypeError("machine_id is no integer")
+            cancel = OperatorCancel(str(got["id"]), machine_id, _at(got["requested_at"]), str(got.get("by", "?")))
+        except (KeyError, TypeError, ValueError, OverflowError, OSError) as exc:
+            log.warning("operator_cancel_unreadable", entry=str(got)[:200], error=str(exc))
+    return OperatorMaints(tuple(windows), cancel)
+
+
+def to_json(doc: OperatorMaints) -> dict[str, object]:
+    windows = [
+        {"id": w.id, "machine_id": w.machine_id, "start": w.start.timestamp(), "duration_h": w.duration_h,
+         "category": w.category, "reason": w.reason, "by": w.by, "added_at": w.added_at.timestamp(),
+         "state": w.state, "timezone": w.timezone, "result": w.result}
+        for w in doc.windows
+    ]
+    cancel = None if doc.cancel is None else {
+        "id": doc.cancel.id, "machine_id": doc.cancel.machine_id, "requested_at": doc.cancel.requested_at.timestamp(),
+        "by": doc.cancel.by,
+    }
+    return {"windows": windows, "cancel": cancel}
+
+
+def load(store: OperatorMaintsStore) -> OperatorMaints:
+    try:
+        return parse(store.get(OPERATOR_MAINTS_KEY))
+    except StateError as exc:  # the windows wait for a readable store; the rest of the reconcile goes on
+        log.error("operator_maints_unreadable", error=str(exc))
+        return OperatorMaints()
+
+
+def change(store: OperatorMaintsStore, fn: Callable[[OperatorMaints], OperatorMaints]) -> OperatorMaints:
+    """Apply `fn` to the stored document in one transaction. Raises StateError."""
+    done: list[OperatorMaints] = []
+
+    def apply(raw: object | None) -> object:
+        done.append(fn(parse(raw)))
+        return to_json(done[-1])
+
+    store.update(OPERATOR_MAINTS_KEY, apply)
+    return done[-1]
+
+
+def add(store: OperatorMaintsStore, window: OperatorWindow) -> OperatorMaints:
+    """Queue one window (`maint add`). Raises StateError."""
+    return change(store, lambda doc: dataclasses.replace(doc, windows=(*doc.windows, window)))
+
+
+def request_cancel(store: OperatorMaintsStore, cancel: OperatorCancel) -> OperatorMaints:
+    """Record `maint cancel`: the machine's windows on Vast go, and so do its operator windows. Raises StateError."""
+
+    def cancelled(doc: OperatorMaints) -> OperatorMaints:
+        windows = tuple(
+            dataclasses.replace(w, state="cancelled", result=f"cancelled by {cancel.by} ({cancel.id})")
+            if w.machine_id == cancel.machine_id and w.live else w
+            for w in doc.windows
+        )
+        return OperatorMaints(windows, cancel)
+
+    return change(store, cancelled)
+
+
+def _progress(  # noqa: PLR0917 -- what one reconcile saw and did
+    doc: OperatorMaints, machine_id: int, sent: Sequence[Action], refused: Sequence[Action],
+    held: Sequence[VastMaintenance], now: datetime, *, cancel_done: bool,
+) -> OperatorMaints:
+    def notice_of(w: OperatorWindow, actions: Sequence[Action]) -> bool:
+        start_s, hours = w.start.timestamp(), vast_duration_h(operator_window(w))
+        return any(isinstance(a, ScheduleMaint) and a.machine_id == machine_id and abs(a.start_epoch_s - start_s) < 1
+                   and abs(a.duration_h - hours) < 0.01 for a in actions)
+
+    def moved(w: OperatorWindow) -> OperatorWindow:
+        if w.machine_id != machine_id or w.state != "queued":
+            return w
+        if notice_of(w, sent) or any(matches(v, operator_window(w)) for v in held):
+            return dataclasses.replace(w, state="sent", result=f"sent {now:%Y-%m-%d %H:%M} UTC")
+        if notice_of(w, refused):
+            return dataclasses.replace(w, state="refused", result="Vast refused the notice (see the journal)")
+        if w.start <= now:
+            return dataclasses.replace(w, state="refused", result="its start passed before the agent could send it")
+        return w
+
+    windows = [moved(w) for w in doc.windows]
+    ended = [w for w in windows if w.end <= now or not w.live]
+    if len(ended) > MAX_KEPT:  # the oldest done ones go; live windows always stay
+        drop = {id(w) for w in sorted(ended, key=lambda w: w.added_at)[: len(ended) - MAX_KEPT]}
+        windows = [w for w in windows if id(w) not in drop]
+    cancel = doc.cancel
+    if cancel_done and cancel is not None and cancel.machine_id == machine_id:
+        cancel = None
+    return OperatorMaints(tuple(windows), cancel)
+
+
+def record_progress(  # noqa: PLR0917 -- what one reconcile saw and did
+    store: OperatorMaintsStore, seen: OperatorMaints, machine_id: int, sent: Sequence[Action],
+    refused: Sequence[Action], held: Sequence[VastMaintenance], now: datetime,
+) -> None:
+    """After a reconcile: queued windows that were sent (or that Vast shows held) become sent, refused ones
+    refused; a cancel the agent sent, or had nothing to send for, is done. Only the cancel the plan saw
+    (`seen`) is cleared: one recorded meanwhile waits for the next reconcile. Writes only when it changes."""
+    seen_cancel = seen.cancel_for(machine_id)
+    cancel_sent = any(isinstance(a, CancelMaint) and a.machine_id == machine_id for a in sent)
+    cancel_done = seen_cancel is not None and (cancel_sent or not held)
+
+    def step(doc: OperatorMaints) -> OperatorMaints:
+        done = cancel_done and doc.cancel == seen_cancel  # a cancel recorded meanwhile waits
+        return _progress(doc, machine_id, sent, refused, held, now, cancel_done=done)
+
+    current = load(store)
+    if _progress(current, machine_id, sent, refused, held, now, cancel_done=cancel_done) == current:
+        return  # nothing moved: no write every reconcile
+    try:
+        change(store, step)
+    except StateError as exc:  # the next reconcile records it (a sent window is then seen held)
+        log.error("operator_maints_not_recorded", error=str(exc))
