@@ -8,7 +8,7 @@ Pure: the store's document is parsed by hostagent.service.operator_maints.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Literal
 
 # queued: the agent has not sent it yet; sent: Vast accepted the notice (or showed it held);
@@ -69,3 +69,76 @@ def overlap(start: datetime, end: datetime, others: list[tuple[str, datetime, da
         if start < other_end and other_start < end:
             return f"{name} ({other_start:%Y-%m-%d %H:%M} → {other_end:%Y-%m-%d %H:%M} UTC)"
     return None
+
+
+def _at(value: object) -> datetime:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise TypeError(f"not an epoch number: {value!r}")
+    return datetime.fromtimestamp(float(value), tz=timezone.utc)
+
+
+def _state(value: object) -> OperatorState:
+    for state in OPERATOR_STATES:
+        if value == state:
+            return state
+    raise ValueError(f"unknown state {value!r}")
+
+
+def _int(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"not an integer: {value!r}")
+    return value
+
+
+def _window(raw: dict[str, object]) -> OperatorWindow:
+    duration_h = raw["duration_h"]
+    if not isinstance(duration_h, (int, float)) or isinstance(duration_h, bool):
+        raise TypeError(f"duration_h is no number: {duration_h!r}")
+    return OperatorWindow(
+        id=str(raw["id"]), machine_id=_int(raw["machine_id"]), start=_at(raw["start"]), duration_h=float(duration_h),
+        category=str(raw["category"]), reason=str(raw.get("reason", "")), by=str(raw.get("by", "?")),
+        added_at=_at(raw["added_at"]), state=_state(raw.get("state", "queued")),
+        timezone=str(raw.get("timezone", "UTC")), result=str(raw.get("result", "")),
+    )
+
+
+_UNREADABLE = (KeyError, TypeError, ValueError, OverflowError, OSError)
+
+
+def from_json(raw: object) -> tuple[OperatorMaints, list[str]]:
+    """The stored document (key `operator_maints`), and a line for each entry that did not fit and was dropped."""
+    if not isinstance(raw, dict):
+        return OperatorMaints(), [] if raw is None else [f"not a JSON object: {str(raw)[:100]}"]
+    windows: list[OperatorWindow] = []
+    problems: list[str] = []
+    entries = raw.get("windows")
+    for entry in entries if isinstance(entries, list) else []:
+        try:
+            windows.append(_window(entry))
+        except _UNREADABLE as exc:
+            problems.append(f"window {str(entry)[:200]}: {exc}")
+    cancel = None
+    got = raw.get("cancel")
+    if isinstance(got, dict):
+        try:
+            cancel = OperatorCancel(str(got["id"]), _int(got["machine_id"]), _at(got["requested_at"]),
+                                    str(got.get("by", "?")))
+        except _UNREADABLE as exc:
+            problems.append(f"cancel {str(got)[:200]}: {exc}")
+    return OperatorMaints(tuple(windows), cancel), problems
+
+
+def to_json(doc: OperatorMaints) -> dict[str, object]:
+    """{"windows": [{id, machine_id, start (epoch s), duration_h, category, reason, by, added_at (epoch s), state,
+    timezone, result}], "cancel": {id, machine_id, requested_at (epoch s), by} or null}."""
+    windows = [
+        {"id": w.id, "machine_id": w.machine_id, "start": w.start.timestamp(), "duration_h": w.duration_h,
+         "category": w.category, "reason": w.reason, "by": w.by, "added_at": w.added_at.timestamp(),
+         "state": w.state, "timezone": w.timezone, "result": w.result}
+        for w in doc.windows
+    ]
+    cancel = None if doc.cancel is None else {
+        "id": doc.cancel.id, "machine_id": doc.cancel.machine_id, "requested_at": doc.cancel.requested_at.timestamp(),
+        "by": doc.cancel.by,
+    }
+    return {"windows": windows, "cancel": cancel}

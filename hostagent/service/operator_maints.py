@@ -6,8 +6,7 @@ sent by the agent.
 journal. The agent then records how it went (queued -> sent, or refused). Both sides change the document with
 `update` (one `BEGIN IMMEDIATE` transaction: read, change, write), so neither loses the other's change.
 
-The document: {"windows": [{id, machine_id, start (epoch s), duration_h, category, reason, by, added_at (epoch s),
-state, timezone, result}], "cancel": {id, machine_id, requested_at (epoch s), by} or null}.
+The document's form: hostagent.core.operator_maint.to_json.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import getpass
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Protocol
 
 import structlog
@@ -23,13 +22,7 @@ import structlog
 from hostagent.core.actions import Action, CancelMaint, ScheduleMaint
 from hostagent.core.maintenance import matches, operator_window, vast_duration_h
 from hostagent.core.model import VastMaintenance
-from hostagent.core.operator_maint import (
-    OPERATOR_STATES,
-    OperatorCancel,
-    OperatorMaints,
-    OperatorState,
-    OperatorWindow,
-)
+from hostagent.core.operator_maint import OperatorCancel, OperatorMaints, OperatorWindow, from_json, to_json
 from hostagent.errors import StateError
 
 log = structlog.get_logger(__name__)
@@ -54,66 +47,12 @@ def who(host: str) -> str:
     return f"{user}@{host}"
 
 
-def _at(value: object) -> datetime:
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise TypeError(f"not an epoch number: {value!r}")
-    return datetime.fromtimestamp(float(value), tz=timezone.utc)
-
-
-def _state(value: object) -> OperatorState:
-    for state in OPERATOR_STATES:
-        if value == state:
-            return state
-    raise ValueError(f"unknown state {value!r}")
-
-
-def _window(raw: dict[str, object]) -> OperatorWindow:
-    machine_id, duration_h = raw["machine_id"], raw["duration_h"]
-    if not isinstance(machine_id, int) or not isinstance(duration_h, (int, float)):
-        raise TypeError("machine_id or duration_h of the wrong type")
-    return OperatorWindow(
-        id=str(raw["id"]), machine_id=machine_id, start=_at(raw["start"]), duration_h=float(duration_h),
-        category=str(raw["category"]), reason=str(raw.get("reason", "")), by=str(raw.get("by", "?")),
-        added_at=_at(raw["added_at"]), state=_state(raw.get("state", "queued")),
-        timezone=str(raw.get("timezone", "UTC")), result=str(raw.get("result", "")),
-    )
-
-
 def parse(raw: object) -> OperatorMaints:
     """The stored document; an entry that does not fit is dropped with a warning (never the whole document)."""
-    if not isinstance(raw, dict):
-        return OperatorMaints()
-    windows: list[OperatorWindow] = []
-    for entry in raw.get("windows") or []:
-        try:
-            windows.append(_window(entry))
-        except (KeyError, TypeError, ValueError, OverflowError, OSError) as exc:
-            log.warning("operator_maint_unreadable", entry=str(entry)[:200], error=str(exc))
-    cancel = None
-    got = raw.get("cancel")
-    if isinstance(got, dict):
-        try:
-            machine_id = got["machine_id"]
-            if not isinstance(machine_id, int):
-                raise TypeError("machine_id is no integer")
-            cancel = OperatorCancel(str(got["id"]), machine_id, _at(got["requested_at"]), str(got.get("by", "?")))
-        except (KeyError, TypeError, ValueError, OverflowError, OSError) as exc:
-            log.warning("operator_cancel_unreadable", entry=str(got)[:200], error=str(exc))
-    return OperatorMaints(tuple(windows), cancel)
-
-
-def to_json(doc: OperatorMaints) -> dict[str, object]:
-    windows = [
-        {"id": w.id, "machine_id": w.machine_id, "start": w.start.timestamp(), "duration_h": w.duration_h,
-         "category": w.category, "reason": w.reason, "by": w.by, "added_at": w.added_at.timestamp(),
-         "state": w.state, "timezone": w.timezone, "result": w.result}
-        for w in doc.windows
-    ]
-    cancel = None if doc.cancel is None else {
-        "id": doc.cancel.id, "machine_id": doc.cancel.machine_id, "requested_at": doc.cancel.requested_at.timestamp(),
-        "by": doc.cancel.by,
-    }
-    return {"windows": windows, "cancel": cancel}
+    doc, problems = from_json(raw)
+    for problem in problems:
+        log.warning("operator_maint_unreadable", problem=problem)
+    return doc
 
 
 def load(store: OperatorMaintsStore) -> OperatorMaints:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -104,6 +105,14 @@ def test_the_agent_sends_the_queued_window_through_its_write_path_and_maint_list
     assert "sent by the agent, held by Vast" in out
     assert f"operator: {window.id}" in out  # the Vast row, marked with where it came from
     assert "read from Vast now" in out
+    assert cli(capsys, config, "maint", "add", "--start", day(8), "--duration-h", "2", "--category", "disk",
+               "--yes")[0] == 0
+    code, out, _ = cli(capsys, config, "status", "--json")
+    shown = json.loads(out)["operator_maintenance"]
+    assert shown["windows"][0]["id"] == window.id
+    assert [w["state"] for w in shown["windows"]] == ["sent", "queued"]
+    code, out, _ = cli(capsys, config, "status")
+    assert "(disk) queued (the agent sends it at its next reconcile)" in out
 
 
 def test_maint_cancel_asks_first_queues_nothing_on_no_and_the_agent_cancels_on_yes(
