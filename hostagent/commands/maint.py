@@ -185,7 +185,7 @@ def _add(config: Config, writes: OperatorWrites, args: argparse.Namespace) -> in
     if isinstance(machine, int):
         return machine
     window = OperatorWindow(
-        id=f"op-{int(now.timestamp() * 1000)}", machine_id=machine.id, start=start, duration_h=args.duration_h,
+        id=f"op-{now:%Y%m%d-%H%M%S}", machine_id=machine.id, start=start, duration_h=args.duration_h,
         category=args.category, reason=args.reason, by=who(bootstrap.os_host_name()), added_at=now, timezone=args.tz,
     )
     held = operator_window(window)
@@ -206,7 +206,7 @@ def _add(config: Config, writes: OperatorWrites, args: argparse.Namespace) -> in
         print("nothing queued")
         return EXIT_FAILURE
     try:
-        not_journaled = writes.queue(window, now)
+        window, not_journaled = writes.queue(window, now)
     except StateError as exc:
         print(f"hostagent maint: the state store refused the window, nothing queued: {exc}", file=sys.stderr)
         return EXIT_FAILURE
@@ -232,7 +232,7 @@ def _cancel(config: Config, writes: OperatorWrites, args: argparse.Namespace) ->
         print("nothing queued")
         return EXIT_FAILURE
     now = _now()
-    cancel = OperatorCancel(f"cancel-{int(now.timestamp() * 1000)}", machine.id, now, who(bootstrap.os_host_name()))
+    cancel = OperatorCancel(f"cancel-{now:%Y%m%d-%H%M%S}", machine.id, now, who(bootstrap.os_host_name()))
     try:
         dropped, not_journaled = writes.request_cancel(cancel, args.reason, now)
     except StateError as exc:

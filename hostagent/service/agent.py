@@ -198,6 +198,9 @@ class Agent:
         self._record_notices_ahead(plan)
         outcome = self.reconciler.apply(plan, machine, self.maints, now, extra=extra)
         self.outcome = outcome
+        if any(isinstance(a, (ScheduleMaint, CancelMaint)) for a in outcome.sent):  # status shows them held now
+            self.maints = self.reconciler.maints_read_back
+            self.history.observe_maintenances(self.maints, now)
         self._after_apply(outcome, now)
         if not self.read_only:
             operator_maints.record_progress(self.store, operator, machine.id, outcome.sent, outcome.refused,

@@ -68,13 +68,13 @@ class OperatorWrites:
         """The operator's windows and cancel as recorded now. Raises StateError."""
         return operator_maints.parse(self._store.get(operator_maints.OPERATOR_MAINTS_KEY))
 
-    def queue(self, window: OperatorWindow, now: datetime) -> str | None:
+    def queue(self, window: OperatorWindow, now: datetime) -> tuple[OperatorWindow, str | None]:
         """Record the window for the agent to send; journal who asked. Raises StateError (nothing recorded);
-        returns why the `operator` row could not be written, or None."""
-        operator_maints.add(self._store, window)
+        returns the window as stored and why the `operator` row could not be written, or None."""
+        window = operator_maints.add(self._store, window)
         what = (f"maint add {window.id}: machine {window.machine_id} {window.start:%Y-%m-%d %H:%M} UTC, "
                 f"{window.duration_h:g} h, {window.category}, by {window.by}")
-        return self._journal(now, what, window.reason, "queued for the agent", window.id)
+        return window, self._journal(now, what, window.reason, "queued for the agent", window.id)
 
     def request_cancel(self, cancel: OperatorCancel, why: str, now: datetime) -> tuple[int, str | None]:
         """Record the cancel for the agent to send; the machine's operator windows are cancelled with it.

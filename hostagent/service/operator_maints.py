@@ -75,9 +75,20 @@ def change(store: OperatorMaintsStore, fn: Callable[[OperatorMaints], OperatorMa
     return done[-1]
 
 
-def add(store: OperatorMaintsStore, window: OperatorWindow) -> OperatorMaints:
-    """Queue one window (`maint add`). Raises StateError."""
-    return change(store, lambda doc: dataclasses.replace(doc, windows=(*doc.windows, window)))
+def add(store: OperatorMaintsStore, window: OperatorWindow) -> OperatorWindow:
+    """Queue one window (`maint add`); returns it as stored (its id made unique: "-2" etc.). Raises StateError."""
+    stored: list[OperatorWindow] = []
+
+    def added(doc: OperatorMaints) -> OperatorMaints:
+        taken = {w.id for w in doc.windows}
+        wid, n = window.id, 2
+        while wid in taken:
+            wid, n = f"{window.id}-{n}", n + 1
+        stored.append(dataclasses.replace(window, id=wid))
+        return dataclasses.replace(doc, windows=(*doc.windows, stored[-1]))
+
+    change(store, added)
+    return stored[-1]
 
 
 def request_cancel(store: OperatorMaintsStore, cancel: OperatorCancel) -> OperatorMaints:
@@ -85,7 +96,7 @@ def request_cancel(store: OperatorMaintsStore, cancel: OperatorCancel) -> Operat
 
     def cancelled(doc: OperatorMaints) -> OperatorMaints:
         windows = tuple(
-            dataclasses.replace(w, state="cancelled", result=f"cancelled by {cancel.by} ({cancel.id})")
+            dataclasses.replace(w, state="cancelled", result=f"by {cancel.by}, {cancel.id}")
             if w.machine_id == cancel.machine_id and w.live else w
             for w in doc.windows
         )

@@ -84,6 +84,11 @@ class Reconciler:
         # it is resolved. Rebuilt by every resolve_open_intents().
         self._maint_in_flight: dict[int, str] = {}
 
+    @property
+    def maints_read_back(self) -> list[VastMaintenance]:
+        """Vast's windows as the last apply read them back after a maintenance write (else as it was given)."""
+        return list(self._maints)
+
     # ---- restart safety ---------------------------------------------------------------------
 
     def resolve_open_intents(self, now: datetime) -> list[str]:
