@@ -55,7 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     listing.add_argument("--days", type=int, default=35, help="how far ahead to expand configured windows (35)")
     add = sub.add_parser("add", help="queue a one-off maintenance window; the agent notifies Vast")
     add.add_argument("--start", required=True, metavar="'YYYY-MM-DD HH:MM'", help="local start time in --tz")
-    add.add_argument("--duration-h", type=float, required=True, metavar="H", help="hours (Vast rounds up to whole)")
+    add.add_argument("--duration-h", type=float, required=True, metavar="H",
+                     help="hours (sent to Vast as whole hours, rounded up)")
     add.add_argument("--category", default="other", choices=CATEGORIES)
     add.add_argument("--tz", default="UTC", metavar="ZONE", help="IANA zone of --start (UTC)")
     add.add_argument("--reason", default="hostagent maint add", metavar="TEXT", help="why, for the journal")
