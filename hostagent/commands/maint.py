@@ -18,7 +18,8 @@ journals `would_send`). add and cancel ask first unless `--yes`. The machine is 
 and must be the one the agent recorded (hostagent.service.identity; a mismatch is journaled).
 Exit codes: 0 queued; 1 the answer was no, or the state store could not take it; 2 usage (bad --start/--tz/
 --duration-h, an overlap); 67 Vast refused the key; 68 no machine with this hostname, several, or not the one
-recorded; 69 Vast unreachable or deferring our calls; 78 invalid config or unsafe key file.
+recorded; 69 Vast unreachable or deferring our calls; 77 the state store belongs to another user; 78 invalid config
+or unsafe key file. docs/maintenance.md has the whole story and an example.
 """
 
 from __future__ import annotations
