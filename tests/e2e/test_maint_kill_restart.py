@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -66,10 +66,24 @@ enabled = false
 """
 
 
+LIVES: list[subprocess.Popen[bytes]] = []  # every agent this test started, killed at the end even on failure
+
+
 def _spawn(config: Path, life: int) -> subprocess.Popen[bytes]:
     with (config.parent / f"life-{life}.out").open("wb") as out:  # the child keeps its own descriptor
-        return subprocess.Popen([sys.executable, "-m", "hostagent", "--config", str(config), "run"],
-                                stdout=out, stderr=subprocess.STDOUT, cwd=config.parent)
+        LIVES.append(subprocess.Popen([sys.executable, "-m", "hostagent", "--config", str(config), "run"],
+                                      stdout=out, stderr=subprocess.STDOUT, cwd=config.parent))
+    return LIVES[-1]
+
+
+@pytest.fixture(autouse=True)
+def _no_agent_outlives_the_test() -> Iterator[None]:
+    yield
+    while LIVES:
+        proc = LIVES.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
