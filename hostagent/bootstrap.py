@@ -86,6 +86,19 @@ def os_host_name(hostname: str | None = None) -> str:
     return hostname or socket.gethostname()
 
 
+def operator_name(environ: Mapping[str, str] | None = None, hostname: str | None = None) -> str:
+    """Who runs an operator command, for the journal and `maint list`: user@host. Under sudo (commands run as
+    the service user, `sudo -u hostagent`) the person who typed it (SUDO_USER), not the service user."""
+    import getpass  # noqa: PLC0415
+
+    env = os.environ if environ is None else environ
+    try:
+        user = env.get("SUDO_USER") or getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry for this uid (a container)
+        user = f"uid {os.getuid()}"
+    return f"{user}@{os_host_name(hostname)}"
+
+
 def host_name(config: Config, hostname: str | None = None) -> str:
     """The name the agent looks its machine up by on Vast: `machine.hostname`, else the host's own."""
     return config.machine.hostname or os_host_name(hostname)

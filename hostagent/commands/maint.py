@@ -175,7 +175,6 @@ def _add(config: Config, writes: OperatorWrites, args: argparse.Namespace) -> in
     from hostagent.core.maintenance import operator_window, vast_duration_h  # noqa: PLC0415
     from hostagent.core.operator_maint import OperatorWindow  # noqa: PLC0415
     from hostagent.errors import StateError  # noqa: PLC0415
-    from hostagent.service.operator_maints import who  # noqa: PLC0415
 
     now = _now()
     try:
@@ -188,7 +187,7 @@ def _add(config: Config, writes: OperatorWrites, args: argparse.Namespace) -> in
         return machine
     window = OperatorWindow(
         id=f"op-{now:%Y%m%d-%H%M%S}", machine_id=machine.id, start=start, duration_h=args.duration_h,
-        category=args.category, reason=args.reason, by=who(bootstrap.os_host_name()), added_at=now, timezone=args.tz,
+        category=args.category, reason=args.reason, by=bootstrap.operator_name(), added_at=now, timezone=args.tz,
     )
     held = operator_window(window)
     try:
@@ -222,7 +221,6 @@ def _cancel(config: Config, writes: OperatorWrites, args: argparse.Namespace) ->
     from hostagent import bootstrap  # noqa: PLC0415
     from hostagent.core.operator_maint import OperatorCancel  # noqa: PLC0415
     from hostagent.errors import StateError  # noqa: PLC0415
-    from hostagent.service.operator_maints import who  # noqa: PLC0415
 
     machine = _found(writes)
     if isinstance(machine, int):
@@ -234,7 +232,7 @@ def _cancel(config: Config, writes: OperatorWrites, args: argparse.Namespace) ->
         print("nothing queued")
         return EXIT_FAILURE
     now = _now()
-    cancel = OperatorCancel(f"cancel-{now:%Y%m%d-%H%M%S}", machine.id, now, who(bootstrap.os_host_name()))
+    cancel = OperatorCancel(f"cancel-{now:%Y%m%d-%H%M%S}", machine.id, now, bootstrap.operator_name())
     try:
         dropped, not_journaled = writes.request_cancel(cancel, args.reason, now)
     except StateError as exc:

@@ -12,7 +12,6 @@ The document's form: hostagent.core.operator_maint.to_json.
 from __future__ import annotations
 
 import dataclasses
-import getpass
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
@@ -35,16 +34,6 @@ class OperatorMaintsStore(Protocol):
     def get(self, key: str) -> object | None: ...
 
     def update(self, key: str, change: Callable[[object | None], object]) -> object: ...
-
-
-def who(host: str) -> str:
-    """user@host of the person running the command, for the journal and `maint list` (`host`: the OS's name,
-    hostagent.bootstrap.os_host_name)."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry for this uid (a container)
-        user = "uid?"
-    return f"{user}@{host}"
 
 
 def parse(raw: object) -> OperatorMaints:

@@ -58,9 +58,10 @@ def recorded(config: Path) -> operator_maints.OperatorMaints:
 
 
 def test_maint_add_queues_the_window_shows_the_dates_vast_will_hold_and_sends_nothing_itself(
-    config: Path, emu: Emulator, capsys: pytest.CaptureFixture[str]
+    config: Path, emu: Emulator, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """2.5 h from Berlin: shown as the 3 whole hours Vast holds, in UTC and Berlin; queued, journaled, not sent."""
+    monkeypatch.setenv("SUDO_USER", "alice")  # `sudo -u hostagent hostagent maint add ...`: alice asked
     code, out, _ = cli(capsys, config, "maint", "add", "--start", day(10), "--duration-h", "2.5", "--category", "disk",
                        "--tz", "Europe/Berlin", "--reason", "swap a disk", "--yes")
     assert code == 0, out
@@ -72,6 +73,7 @@ def test_maint_add_queues_the_window_shows_the_dates_vast_will_hold_and_sends_no
     assert writes(emu) == []
     [window] = recorded(config).windows
     assert (window.state, window.category, window.duration_h, window.reason) == ("queued", "disk", 2.5, "swap a disk")
+    assert window.by.startswith("alice@")
     with StateStore.open(config.parent / "state", readonly=True) as store:
         [entry] = store.journal_entries(kind="operator")
     assert entry.what.startswith(f"maint add {window.id}: machine {DEMO_MACHINE_ID}")
