@@ -86,6 +86,19 @@ def os_host_name(hostname: str | None = None) -> str:
     return hostname or socket.gethostname()
 
 
+def operator_name(environ: Mapping[str, str] | None = None, hostname: str | None = None) -> str:
+    """Who runs an operator command, for the journal and `maint list`: user@host. Under sudo (commands run as
+    the service user, `sudo -u hostagent`) the person who typed it (SUDO_USER), not the service user."""
+    import getpass  # noqa: PLC0415
+
+    env = os.environ if environ is None else environ
+    try:
+        user = env.get("SUDO_USER") or getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry for this uid (a container)
+        user = f"uid {os.getuid()}"
+    return f"{user}@{os_host_name(hostname)}"
+
+
 def host_name(config: Config, hostname: str | None = None) -> str:
     """The name the agent looks its machine up by on Vast: `machine.hostname`, else the host's own."""
     return config.machine.hostname or os_host_name(hostname)
@@ -160,7 +173,7 @@ def operator_ledger(state_dir: Path, say: Callable[[str], None]) -> tuple[Operat
 
 @dataclass
 class OperatorParts:
-    """What `hostagent maint` uses: the Vast client and the agent's store, and the operator's write path."""
+    """What `hostagent maint` uses: the Vast client, the agent's store, and the operator's requests to the agent."""
 
     config: Config
     clock: Clock
@@ -188,9 +201,10 @@ def build_operator(
     hostname: str | None = None,
     read_only: bool = False,
 ) -> OperatorParts:
-    """An operator's writes beside a running agent: no lock, the agent's store opened for intents and journal
-    rows (safe beside it: see hostagent.store.store). `read_only` (`maint list`): the store read-only, or a
-    throwaway one where there is no state yet. Raises StateError, VastInsecureURL (nothing left open)."""
+    """An operator's requests beside a running agent: no lock, the agent's store opened for the `operator_maints`
+    key and journal rows (safe beside it: see hostagent.store.store). `read_only` (`maint list`): the store
+    read-only, or a throwaway one where there is no state yet. Raises StateError, VastInsecureURL (nothing left
+    open)."""
     from hostagent.service.operator import OperatorWrites  # noqa: PLC0415
 
     clock = wall_clock(clock)

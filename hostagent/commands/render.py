@@ -216,11 +216,28 @@ def _maint_job(view: StatusView) -> list[str]:
     lines = [f"maint     next: {text} · Vast holds {len(held)} window(s)"]
     if maint["contract_runs_into_window"]:
         lines.append("          WARNING: a running contract ends after the next window starts")
+    lines += _operator_maint(view)
     job = doc["default_job"]
     conf, on_vast = job["configured"], job["on_vast"]
     conf_text = f"{conf['image']} at {usd(conf['price_usd_per_gpu_hour'], '/GPU/h')}" if conf else "none configured"
     vast_text = f"{on_vast['image']} at {usd(on_vast['price_usd_per_gpu_hour'], '/GPU/h')}" if on_vast else "none"
     lines.append(f"defjob    {conf_text} · on Vast: {vast_text}")
+    return lines
+
+
+def _operator_maint(view: StatusView) -> list[str]:
+    """The operator's windows (`maint add`): a queued one is not on Vast yet, the agent sends it."""
+    ops = view["operator_maintenance"]
+    lines = [
+        f"maint     operator {w['id']}: {when(w['start'])} → {when(w['end'])} ({w['category']}) {w['state']}"
+        + (" (the agent sends it at its next reconcile)" if w["state"] == "queued" else "")
+        + (f": {w['result']}" if w["state"] == "refused" and w["result"] else "") + f" · by {w['by']}"
+        for w in ops["windows"]
+    ]
+    cancel = ops["cancel"]
+    if cancel is not None:
+        lines.append(f"maint     cancel of every window queued by {cancel['by']} at {when(cancel['requested_at'])} "
+                     "(the agent sends it at its next reconcile)")
     return lines
 
 

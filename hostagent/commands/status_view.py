@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import TypedDict, cast
 
 from hostagent.config.model import Config
-from hostagent.core.maintenance import upcoming_windows
+from hostagent.core.maintenance import operator_window, upcoming_windows
+from hostagent.core.operator_maint import from_json as operator_maints_from_json
 from hostagent.runtime.lock import LOCK_NAME
 from hostagent.service.status_types import Owner, StatusDoc, owner_status, read_saved
 from hostagent.store.reader import StateReader
@@ -26,6 +27,7 @@ from hostagent.store.reader import StateReader
 STATUS_SCHEMA = 1
 MACHINE_ID_KEY = "machine_id"  # hostagent.service.agent.MACHINE_ID_KEY
 HOLD_KEY, PAUSE_KEY = "owner_hold", "owner_pause"  # hostagent.service.owner's (that module imports structlog)
+OPERATOR_MAINTS_KEY = "operator_maints"  # hostagent.service.operator_maints.OPERATOR_MAINTS_KEY
 DAY_S = 86400.0
 SPARK_DAYS = 30
 MAINT_HORIZON = timedelta(days=35)  # as hostagent.service.agent.MAINT_HORIZON: shows the next monthly window
@@ -43,6 +45,31 @@ class NextWindow(TypedDict):
     category: str
     timezone: str
     active: bool
+
+
+class OperatorWindowView(TypedDict):
+    id: str
+    start: str
+    end: str  # as Vast holds it: whole hours
+    category: str
+    timezone: str
+    state: str  # queued | sent | refused (cancelled ones are not shown)
+    by: str
+    reason: str
+    result: str
+
+
+class OperatorCancelView(TypedDict):
+    id: str
+    requested_at: str
+    by: str
+
+
+class OperatorMaintView(TypedDict):
+    """`hostagent maint add|cancel` requests, read live from the store (not from the last tick)."""
+
+    windows: list[OperatorWindowView]
+    cancel: OperatorCancelView | None
 
 
 class EarningsDayView(TypedDict):
@@ -83,6 +110,7 @@ class StatusView(TypedDict):
     stale: bool
     agent: StatusDoc
     next_maintenance: NextWindow | None
+    operator_maintenance: OperatorMaintView
     earnings: EarningsView
     recent_actions: list[JournalEntry]
 
@@ -190,6 +218,27 @@ def _next_window(config: Config, now: datetime) -> NextWindow | None:
     }
 
 
+def operator_view(reader: StateReader, now: datetime) -> OperatorMaintView:
+    """The operator's windows that have not ended (a queued one waits for the agent), and a queued cancel."""
+    doc, _problems = operator_maints_from_json(reader.get(OPERATOR_MAINTS_KEY))  # the agent logs the problems
+    windows: list[OperatorWindowView] = []
+    for w in doc.windows:
+        held = operator_window(w)
+        if w.state == "cancelled" or held.vast_end <= now:
+            continue
+        windows.append({
+            "id": w.id, "start": held.start.isoformat(), "end": held.vast_end.isoformat(), "category": w.category,
+            "timezone": w.timezone, "state": w.state, "by": w.by, "reason": w.reason, "result": w.result,
+        })
+    cancel = doc.cancel
+    return {
+        "windows": windows,
+        "cancel": None if cancel is None else {
+            "id": cancel.id, "requested_at": cancel.requested_at.isoformat(), "by": cancel.by,
+        },
+    }
+
+
 def stale_after_s(config: Config) -> float:
     """A status older than three ticks (at least 90 s) means the agent is not ticking."""
     return max(3 * config.agent.tick_s, 90.0)
@@ -216,6 +265,7 @@ def build_view(
         "stale": age_s > stale_after_s(config),
         "agent": doc,
         "next_maintenance": _next_window(config, now),
+        "operator_maintenance": operator_view(reader, now),
         # A tick ahead of this clock (the demo's simulated days) dates "today" by the tick instead.
         "earnings": earnings_view(reader, machine_id, int(max(now, tick_at).timestamp() // DAY_S)),
         "recent_actions": journal_tail(reader, actions),

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from hostagent.config.model import WEEKDAYS, MaintenanceConfig, MaintenanceWindow
 from hostagent.core.actions import Action, CancelMaint, ScheduleMaint
 from hostagent.core.model import MAX_EPOCH_S, History, MachineState, Reason, VastMaintenance
+from hostagent.core.operator_maint import OperatorCancel, OperatorMaints, OperatorWindow
 
 VAST_HORIZON = timedelta(days=365)  # Vast accepts a notice only for a start within a year
 MATCH_START_S = 60.0  # a Vast window within this of a configured start is the same window
@@ -155,22 +156,43 @@ def _as_window(vast: VastMaintenance) -> ConcreteWindow:
     return ConcreteWindow(f"Vast window {vast.id}", start, end, vast.category)
 
 
-def _notices(
-    cfg: MaintenanceConfig, windows: list[ConcreteWindow], machine: MachineState, now: datetime, history: History
-) -> tuple[list[Action], list[Reason]]:
-    """Cancel our Vast windows the config no longer has, then notify what is due.
+def operator_window(w: OperatorWindow) -> ConcreteWindow:
+    """An operator's window as the plan holds it (named by its id, in the zone it was given in)."""
+    return ConcreteWindow(f"operator {w.id}", w.start, w.end, w.category, w.timezone)
 
-    Vast's cancel removes EVERY window of the machine, so it is sent only when every window Vast holds is
-    one hostagent scheduled; with a foreign window there, our stale one is kept (renters were told of a
-    window that will not happen: harmless, and it ends by itself).
+
+def _notices(  # noqa: PLR0917 -- the config's windows, the operator's, and the operator's cancel
+    cfg: MaintenanceConfig, windows: list[ConcreteWindow], machine: MachineState, now: datetime, history: History,
+    ops: list[OperatorWindow], cancel: OperatorCancel | None,
+) -> tuple[list[Action], list[Reason]]:
+    """The operator's cancel, else cancel our Vast windows no window asks for any more; then notify what is due.
+
+    Vast's cancel removes EVERY window of the machine, so a stray is cancelled only when every window Vast
+    holds is one hostagent scheduled; with a foreign window there, our stale one is kept (renters were told of
+    a window that will not happen: harmless, and it ends by itself). The operator's windows are windows asked
+    for: never strays, notified at once (not at lead_time_h), and notified again after a cancel wiped them.
     """
     held = [v for v in history.vast_maintenances if v.machine_id == machine.id]
-    strays = [v for v in held if v.start_time > now.timestamp() and not any(matches(v, w) for w in windows)
+    op_windows = [operator_window(w) for w in ops]
+    wanted = [*windows, *op_windows]
+    strays = [v for v in held if v.start_time > now.timestamp() and not any(matches(v, w) for w in wanted)
               and scheduled_by_us(v, history)]
     foreign = [v for v in held if not scheduled_by_us(v, history)]
     actions: list[Action] = []
     reasons: list[Reason] = []
-    if strays and foreign:
+    wiped = False  # a cancel in this plan: every window Vast held is gone, ours are notified again
+    if cancel is not None:
+        text = (f"{cancel.by} asked at {cancel.requested_at:%Y-%m-%d %H:%M} UTC to cancel the machine's windows "
+                f"(`hostagent maint cancel`, {cancel.id})")
+        if held:
+            ids = tuple(sorted(v.id for v in held))
+            text += f": Vast holds {len(held)} (ids {', '.join(map(str, ids))}); Vast's cancel removes them all"
+            actions.append(cancel_notices(machine.id, text, ids))
+            held, wiped = [], True
+        else:
+            text += ": Vast holds none, nothing to send"
+        reasons.append(Reason("maintenance.operator_cancel", text))
+    elif strays and foreign:
         text = (f"Vast holds {len(strays)} window(s) hostagent scheduled that the config no longer has "
                 f"(ids {', '.join(str(v.id) for v in strays)}), but also {len(foreign)} it did not schedule "
                 f"(ids {', '.join(str(v.id) for v in foreign)}): cancelling would remove those too, so the stale "
@@ -182,7 +204,7 @@ def _notices(
                 "scheduled by hostagent; cancelling removes every window of the machine, due ones are scheduled again")
         actions.append(cancel_notices(machine.id, text, ids))
         reasons.append(Reason("maintenance.cancel", text))
-        held = []
+        held, wiped = [], True
     lead = timedelta(hours=cfg.lead_time_h)
     for window in windows:
         if not now < window.start <= now + lead or any(matches(v, window) for v in held):
@@ -191,6 +213,14 @@ def _notices(
                 f"Vast holds it {window.start:%Y-%m-%d %H:%M} → {window.vast_end:%Y-%m-%d %H:%M} UTC (whole hours)")
         actions.append(schedule_notice(window, machine.id, text))
         reasons.append(Reason("maintenance.notice", text))
+    for op, window in zip(ops, op_windows, strict=True):
+        due = op.state == "queued" or wiped  # a sent one is never sent again, unless our own cancel wiped it
+        if not due or window.start <= now or any(matches(v, window) for v in held):
+            continue
+        text = (f"operator window {op.id} added by {op.by} ({op.reason}): notify renters; Vast holds it "
+                f"{window.start:%Y-%m-%d %H:%M} → {window.vast_end:%Y-%m-%d %H:%M} UTC (whole hours)")
+        actions.append(schedule_notice(window, machine.id, text))
+        reasons.append(Reason("maintenance.operator_notice", text))
     return actions, reasons
 
 
@@ -206,7 +236,8 @@ def _contracts(client_end_s: float, window: ConcreteWindow) -> tuple[Reason, str
 
 
 def plan_maintenance(
-    cfg: MaintenanceConfig, machine: MachineState, now: datetime, history: History, *, lookahead_s: float = 0.0
+    cfg: MaintenanceConfig, machine: MachineState, now: datetime, history: History, *, lookahead_s: float = 0.0,
+    operator: OperatorMaints | None = None,
 ) -> MaintenancePlan:
     """Notices, the end date, whether to stay unlisted, and a warning when a running contract runs into a window.
 
@@ -214,12 +245,15 @@ def plan_maintenance(
     before `unlist_before_h` is reached, so the machine is unlisted before the window, never after it starts.
     """
     windows = upcoming_windows(cfg, now, VAST_HORIZON)
-    actions, reasons = _notices(cfg, windows, machine, now, history)
+    operator = operator or OperatorMaints()
+    ops = [w for w in operator.for_machine(machine.id) if w.live and w.end > now]
+    actions, reasons = _notices(cfg, windows, machine, now, history, ops, operator.cancel_for(machine.id))
+    op_windows = [operator_window(w) for w in ops]  # planned around as soon as asked for, sent or not
     # A window someone else had Vast hold is planned around like ours: unlisted during it, no contract into it.
     others = [_as_window(v) for v in foreign_windows(machine.id, history)
               if 0.0 <= v.start_time < v.end_time <= MAX_EPOCH_S  # a number from outside that is no time: ignored
-              and v.end_time > now.timestamp() and not any(matches(v, w) for w in windows)]
-    planned = sorted([*windows, *others], key=lambda w: (w.start, w.name))
+              and v.end_time > now.timestamp() and not any(matches(v, w) for w in [*windows, *op_windows])]
+    planned = sorted([*windows, *op_windows, *others], key=lambda w: (w.start, w.name))
     active = next((w for w in planned if w.start <= now < w.end), None)
     coming = next((w for w in planned if w.start > now), None)
     warnings: list[str] = []

@@ -32,6 +32,7 @@ from hostagent.core.model import (
     Plan,
     Reason,
 )
+from hostagent.core.operator_maint import OperatorMaints
 from hostagent.core.owner import OwnerHold
 from hostagent.core.pricing import PriceDecision, price, usd
 from hostagent.core.signals import offline_reason
@@ -279,15 +280,18 @@ def plan(  # noqa: PLR0917 - the team's agreed signature, positional like the ot
     history: History,
     *,
     hold: OwnerHold | None = None,
+    operator: OperatorMaints | None = None,
 ) -> Plan:
     """Decide the listing and the actions; raises nothing for valid config (see maintenance.expand).
 
     `hold`: the owner's hold (hostagent.core.owner), an input fact like the readings. A command's hold keeps
     the machine unlisted; a hold after a change made outside hostagent leaves the listing as that person set it.
-    Either way health and maintenance may still take a listing away."""
+    Either way health and maintenance may still take a listing away.
+    `operator`: the windows and the cancel `hostagent maint` recorded (the agent sends them, never the command)."""
     verdict = assess(snapshot, machine, config.health, now, history)
     decision = price(config.pricing, machine, market, now, history, step_held=step_held(history, now, config))
-    maint = plan_maintenance(config.maintenance, machine, now, history, lookahead_s=config.agent.reconcile_s)
+    maint = plan_maintenance(config.maintenance, machine, now, history, lookahead_s=config.agent.reconcile_s,
+                             operator=operator)
     listed, cause, why = _decide_listing(machine, verdict, maint, config, history)
     held = hold if hold is not None and hold.active(now) else None
     # A command's hold is the reason whenever health or maintenance is not (a cool-down included).

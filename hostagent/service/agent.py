@@ -27,7 +27,7 @@ from hostagent.core.plan import plan as make_plan
 from hostagent.errors import StateError, VastError
 from hostagent.ports import Clock, Hardware, Marketplace
 from hostagent.service import earnings as earnings_mod
-from hostagent.service import status_doc
+from hostagent.service import operator_maints, status_doc
 from hostagent.service.apigate import ApiDeferred, ApiGate
 from hostagent.service.earnings import EarningsStore
 from hostagent.service.events import EventLog
@@ -65,7 +65,9 @@ class AgentMetrics(Protocol):
     def observe_owner(self, *, held: bool, paused: bool) -> None: ...
 
 
-class AgentStore(ReconcileStore, HistoryStore, IdentityStore, EarningsStore, Protocol):
+class AgentStore(
+    ReconcileStore, HistoryStore, IdentityStore, EarningsStore, operator_maints.OperatorMaintsStore, Protocol
+):
     """The state store as the agent uses it (hostagent.store.StateStore, built by hostagent.bootstrap)."""
 
     def record_snapshot(self, snapshot: HostSnapshot) -> None: ...
@@ -197,8 +199,10 @@ class Agent:
         if self.health is None:
             self._assess(now)
         self._owner_facts(machine, now, intents_busy=bool(resolved) or self.reconciler.writes_in_flight())
+        # The windows and the cancel `hostagent maint` recorded: this plan sends them (the command never does).
+        operator = operator_maints.load(self.store)
         plan = make_plan(self.snapshot, machine, self._fresh_market(now), self.config, now, self.history.history,
-                         hold=self.owner.hold)
+                         hold=self.owner.hold, operator=operator)
         self.plan = plan
         if self.metrics is not None:  # alive and reading Vast: the alert rules' "stale" is measured from here
             self.metrics.observe_reconcile(now.timestamp(), self.config.agent.reconcile_s)
@@ -214,7 +218,13 @@ class Agent:
         self.outcome = outcome
         if outcome.sent and outcome.machine_after is not None and outcome.machine_after is not machine:
             self.owner.read_back(outcome.machine_after)
+        if any(isinstance(a, (ScheduleMaint, CancelMaint)) for a in outcome.sent):  # status shows them held now
+            self.maints = self.reconciler.maints_read_back
+            self.history.observe_maintenances(self.maints, now)
         self._after_apply(outcome, now)
+        if not self.read_only:
+            operator_maints.record_progress(self.store, operator, machine.id, outcome.sent, outcome.refused,
+                                            self.maints, now)
         self.record_status(now)
         return outcome
 
@@ -230,7 +240,7 @@ class Agent:
         market = self._fresh_market(now)
         self.owner.refresh(now, machine.id)
         self.plan = make_plan(self.snapshot, machine, market, self.config, now, self.history.history,
-                              hold=self.owner.hold)
+                              hold=self.owner.hold, operator=operator_maints.load(self.store))
         return self.plan
 
     @holding_lock
@@ -244,7 +254,8 @@ class Agent:
         if config.pricing.market != self.config.pricing.market:
             market = self._read_market(config.pricing.market, self.machine, now) if config.pricing.market.enabled \
                 else None
-        return make_plan(self.snapshot, self.machine, market, config, now, self.history.history)
+        return make_plan(self.snapshot, self.machine, market, config, now, self.history.history,
+                         hold=self.owner.hold, operator=operator_maints.load(self.store))
 
     def _gather(self, now: datetime) -> MachineState:
         machine = self._find_machine(now)

@@ -1,47 +1,38 @@
-"""An operator's write to Vast (`hostagent maint add|cancel`), through the agent's one write path.
+"""An operator's maintenance request (`hostagent maint add|cancel`), for the agent to send.
 
-The machine is found by the agent's own lookup (hostagent.service.machines) and checked against the
-identity the agent recorded; the write is built by the core's constructors and sent by the Reconciler:
-the API gate first (a persisted 429 `not_before` or a refused key sends nothing), then the intent, the
-call, the read-back and the journal row. A row of kind `operator` then records who asked and the outcome.
+The command never writes to Vast itself: sending beside the agent raced it (the agent planned from Vast's
+windows as read before the operator's notice landed, and its cancel of a stray wiped the notice with it).
+Instead the machine is found by the agent's own lookup (hostagent.service.machines) and checked against the
+identity the agent recorded; the window (or the cancel) is recorded in the state store under
+`operator_maints` (hostagent.service.operator_maints) and journaled as kind `operator` (who asked, what);
+the agent's next reconcile plans the ScheduleMaint or CancelMaint and sends it through the one write path
+(the API gate, the intent, the call, the read-back, the journal row of kind schedule_maint/cancel_maint).
 
-Safe beside a running agent: it takes no lock and writes only intents and journal rows (and the recorded
-identity, when none is recorded yet) into the same SQLite file, which WAL mode, `BEGIN IMMEDIATE` and the
-busy timeout serialise with the agent's own writes (hostagent.store.store).
+Safe beside a running agent: it takes no lock and writes one key (in one `BEGIN IMMEDIATE` transaction that
+reads, changes and writes it) and journal rows (and the recorded identity, when none is recorded yet) into the
+same SQLite file, which WAL mode and the busy timeout serialise with the agent's own writes
+(hostagent.store.store).
 """
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from hostagent.config.model import Config
-from hostagent.core.actions import Action
-from hostagent.core.maintenance import ConcreteWindow, cancel_notices, schedule_notice, vast_duration_h
-from hostagent.core.model import ActionKind, MachineState, VastMaintenance
+from hostagent.core.model import MachineState, VastMaintenance
+from hostagent.core.operator_maint import OperatorCancel, OperatorMaints, OperatorWindow
 from hostagent.errors import StateError
-from hostagent.ports import Marketplace
+from hostagent.ports import Journal, Marketplace
+from hostagent.service import operator_maints
 from hostagent.service.apigate import ApiGate
 from hostagent.service.identity import IdentityGuard, IdentityStore
 from hostagent.service.machines import find_machine, known_machine_id
-from hostagent.service.outcome import ReconcileStore
-from hostagent.service.reconcile import Reconciler
-
-_MAINT_KINDS = frozenset({ActionKind.SCHEDULE_MAINT.value, ActionKind.CANCEL_MAINT.value})
+from hostagent.service.operator_maints import OperatorMaintsStore
 
 
-class OperatorStore(ReconcileStore, IdentityStore, Protocol):
-    """The state store as an operator's write uses it: key/value, journal, write-ahead intents."""
-
-
-@dataclass(frozen=True)
-class OperatorResult:
-    ok: bool
-    text: str  # what Vast did ("maintenance scheduled"), why it refused, or why nothing was sent
-    deferred: bool = False  # nothing was sent: the gate holds every call (rate limit, refused key)
-    not_journaled: str | None = None  # why the `operator` row could not be written
+class OperatorStore(IdentityStore, OperatorMaintsStore, Journal, Protocol):
+    """The state store as an operator's request uses it: key/value, journal."""
 
 
 class OperatorWrites:
@@ -54,10 +45,6 @@ class OperatorWrites:
         self._hostname = hostname
         self.gate = ApiGate(store, retry_after_cap_s=config.vast.retry_after_cap_s)  # reads the persisted not_before
         self.identity = IdentityGuard(store, read_only=read_only)  # `maint list`: refuses the same, records nothing
-        self._reconciler = Reconciler(
-            market, store, self.gate, mode=config.agent.mode, identity=self.identity,
-            write_grace_s=config.vast.write_grace_s,
-        )
 
     def machine(self, now: datetime) -> MachineState:
         """This host's machine, read now and checked (raises as `service.machines.find_machine`)."""
@@ -77,38 +64,31 @@ class OperatorWrites:
             machine_id, now, lambda: self.gate.call("show_maints", now, lambda: self._market.show_maints([machine_id]))
         )
 
-    def schedule(self, machine_id: int, window: ConcreteWindow, now: datetime, why: str) -> OperatorResult:
-        what = (f"schedule_maint machine {machine_id} start {window.start.isoformat()} "
-                f"duration_h {vast_duration_h(window):g}")
-        return self._write(schedule_notice(window, machine_id, why), now, what, "scheduled")
+    def recorded(self) -> OperatorMaints:
+        """The operator's windows and cancel as recorded now. Raises StateError."""
+        return operator_maints.parse(self._store.get(operator_maints.OPERATOR_MAINTS_KEY))
 
-    def cancel(self, machine_id: int, now: datetime, why: str) -> OperatorResult:
-        return self._write(cancel_notices(machine_id, why), now, f"cancel_maint machine {machine_id}", "cancelled")
+    def queue(self, window: OperatorWindow, now: datetime) -> tuple[OperatorWindow, str | None]:
+        """Record the window for the agent to send; journal who asked. Raises StateError (nothing recorded);
+        returns the window as stored and why the `operator` row could not be written, or None."""
+        window = operator_maints.add(self._store, window)
+        what = (f"maint add {window.id}: machine {window.machine_id} {window.start:%Y-%m-%d %H:%M} UTC, "
+                f"{window.duration_h:g} h, {window.category}, by {window.by}")
+        return window, self._journal(now, what, window.reason, "queued for the agent", window.id)
 
-    def _in_flight(self, machine_id: int) -> str | None:
-        """Why a maintenance write of the machine may still be in flight (an open intent), or None. The agent
-        resolves it from Vast's state at its next reconcile; racing it could wipe a notice or send one twice."""
-        for intent in self._store.open_intents():
-            if intent.kind in _MAINT_KINDS and intent.request.get("machine_id") == machine_id:
-                return (f"an earlier {intent.kind} begun {intent.begun_at.isoformat()} has no recorded end yet and "
-                        "may still be in flight inside Vast; the agent resolves it from Vast's state at its next "
-                        "reconcile")
+    def request_cancel(self, cancel: OperatorCancel, why: str, now: datetime) -> tuple[int, str | None]:
+        """Record the cancel for the agent to send; the machine's operator windows are cancelled with it.
+        Returns (operator windows cancelled, why the journal row failed or None). Raises StateError."""
+        before = self.recorded().for_machine(cancel.machine_id)
+        operator_maints.request_cancel(self._store, cancel)
+        dropped = sum(1 for w in before if w.live)
+        what = f"maint cancel {cancel.id}: machine {cancel.machine_id}, by {cancel.by}"
+        return dropped, self._journal(now, what, why, f"queued for the agent; {dropped} operator window(s) cancelled",
+                                      cancel.id)
+
+    def _journal(self, now: datetime, what: str, why: str, result: str, key: str) -> str | None:
+        try:  # the request on record beside the agent's own writes, with who asked (kind `operator`)
+            self._store.journal(now, "operator", what, why, result=result, ok=True, action_key=key)
+        except StateError as exc:
+            return str(exc)
         return None
-
-    def _write(self, action: Action, now: datetime, what: str, done: str) -> OperatorResult:
-        in_flight = self._in_flight(action.machine_id)
-        if in_flight is not None:
-            return OperatorResult(ok=False, text=in_flight, deferred=True)
-        outcome = self._reconciler.send_operator_write(action, now)
-        if outcome.failed:
-            result = OperatorResult(ok=False, text=outcome.failed[0][1])
-        elif outcome.deferred is not None:
-            return OperatorResult(ok=False, text=outcome.deferred, deferred=True)  # nothing sent: nothing to record
-        else:
-            result = OperatorResult(ok=True, text=done)
-        try:  # the operator's write on record beside the agent's own, with who asked (kind `operator`)
-            self._store.journal(now, "operator", what, action.reason, result=result.text, ok=result.ok,
-                                action_key=action.key())
-        except StateError as exc:  # the reconciler's own row (kind schedule_maint / cancel_maint) says what was sent
-            return dataclasses.replace(result, not_journaled=str(exc))
-        return result

@@ -28,7 +28,6 @@ from hostagent.core.actions import (
     Action,
     CancelMaint,
     CleanupMachine,
-    ScheduleMaint,
     UnlistMachine,
     action_from_request,
     request_of,
@@ -37,8 +36,11 @@ from hostagent.core.model import ActionKind, MachineState, Plan, VastMaintenance
 from hostagent.errors import (
     StateError,
     VastAuthError,
+    VastClientError,
     VastError,
+    VastFailure,
     VastMinBidTooHigh,
+    VastNotFound,
     VastWriteUncertain,
     VastWrongMachine,
 )
@@ -82,6 +84,11 @@ class Reconciler:
         # Machines with a maintenance write that may still be in flight: no other maintenance write until
         # it is resolved. Rebuilt by every resolve_open_intents().
         self._maint_in_flight: dict[int, str] = {}
+
+    @property
+    def maints_read_back(self) -> list[VastMaintenance]:
+        """Vast's windows as the last apply read them back after a maintenance write (else as it was given)."""
+        return list(self._maints)
 
     # ---- restart safety ---------------------------------------------------------------------
 
@@ -191,21 +198,6 @@ class Reconciler:
                 break
         return outcome
 
-    def send_operator_write(self, action: Action, now: datetime) -> ApplyOutcome:
-        """An operator's maintenance write (`hostagent maint`): the same path as a planned one (gate -> intent
-        -> send -> read back -> journal), sent in either mode because a person asked for it, and sent even when
-        Vast seems to hold it already. `deferred` says why nothing was sent (rate limit, refused key)."""
-        if not isinstance(action, (ScheduleMaint, CancelMaint)):
-            raise ValueError(f"{action.kind.value}: an operator's write is a maintenance notice or its cancel")
-        outcome = ApplyOutcome()
-        try:
-            self._send(action, now, outcome)
-        except ApiDeferred as exc:
-            outcome.deferred = exc.reason
-        except VastAuthError as exc:
-            outcome.deferred = str(exc)
-        return outcome
-
     def _observe(self, actions: Sequence[Action], machine: MachineState, now: datetime, outcome: ApplyOutcome) -> None:
         for action in actions:
             if effect_holds(action, machine, self._maints, now.timestamp()):
@@ -254,6 +246,8 @@ class Reconciler:
             self._finish(intent_id, now, str(exc), ok=False)
             self._journal(now, action, request, f"failed: {exc}", ok=False)
             outcome.failed.append((action, str(exc)))
+            if isinstance(exc, (VastClientError, VastFailure, VastNotFound)):  # sending it again gets the same no
+                outcome.refused.append(action)
             if isinstance(exc, VastMinBidTooHigh):
                 outcome.min_bid_cap_usd_per_gpu_hour = exc.max_usd_per_gpu_hour
             if isinstance(exc, VastAuthError):

@@ -6,17 +6,18 @@ correctness. Secrets are masked (hostagent.runtime.logs.redact) before anything 
 
 Who writes it: the process holding the agent lock (hostagent.runtime.lock: `run`, `demo`, and
 `forget-machine`, which takes the lock). The one other path, safe beside a running agent, is an operator's
-write (`hostagent maint add|cancel`, hostagent.service.operator): opened with `beside_agent=True` (nothing
-created, migrated or moved aside), it adds intents and journal rows (and the recorded machine identity when
-none is) in their own `BEGIN IMMEDIATE` transactions; WAL lets the agent keep reading meanwhile, and the busy
-timeout makes either side wait for the other's short write instead of failing. `put_beside` (the rate-limit
+request (`hostagent maint add|cancel`, hostagent.service.operator): opened with `beside_agent=True` (nothing
+created, migrated or moved aside), it changes the `operator_maints` key (`update`) and adds journal rows (and
+the recorded machine identity when none is) in their own `BEGIN IMMEDIATE` transactions; WAL lets the agent
+keep reading meanwhile, and the busy timeout makes either side wait for the other's short write instead of
+failing. `put_beside` (the rate-limit
 ledger of `plan` and `doctor`) is the same path for one key. Everything else opens the file read-only.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -285,6 +286,16 @@ class StateStore:
         opened the store read-only; waits at most `busy_timeout_s` for the agent's write. Raises StateError."""
         text = _dump(_mask_literals(value), f"value for {key!r}")
         put_beside(Path(state_dir), key, text, busy_timeout_s=busy_timeout_s)
+
+    def update(self, key: str, change: Callable[[object | None], object]) -> object:
+        """Read, change and write one key in one `BEGIN IMMEDIATE` transaction, so the agent and an operator
+        command beside it (`maint add`) never lose each other's change. Returns what was stored."""
+        with self._db.write(f"updating {key!r}") as conn:
+            row = conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+            value = change(None if row is None else _load(row[0]))
+            conn.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)",
+                         (key, _dump(_mask_literals(value), f"value for {key!r}")))
+        return value
 
     def put(self, key: str, value: object) -> None:
         """Store a JSON value (registered secrets masked); None deletes the key."""

@@ -76,7 +76,7 @@ def test_status_json_follows_schema_1(env: Env, capsys: pytest.CaptureFixture[st
     assert view["schema"] == 1
     assert set(view) == {
         "schema", "generated_at", "state_dir", "daemon", "tick_at", "tick_age_s", "stale", "agent",
-        "next_maintenance", "earnings", "recent_actions",
+        "next_maintenance", "operator_maintenance", "earnings", "recent_actions",
     }
     assert view["daemon"] == {"running": False, "pid": None}
     assert 0 <= view["tick_age_s"] < 3600
@@ -86,6 +86,7 @@ def test_status_json_follows_schema_1(env: Env, capsys: pytest.CaptureFixture[st
     assert view["agent"]["listing"]["rule"] == "base"
     assert len(view["agent"]["health"]["gpus"]) == 8
     assert view["next_maintenance"]["name"] == "weekly reboot"
+    assert view["operator_maintenance"] == {"windows": [], "cancel": None}
     earnings = view["earnings"]
     assert len(earnings["days"]) == 30
     assert earnings["last_30d_usd"] > 0

@@ -30,6 +30,7 @@ def a_view(doc: StatusDoc, **fields: Any) -> StatusView:
         "schema": 1, "generated_at": "2026-11-26T10:00:05+00:00", "state_dir": "/var/lib/hostagent",
         "daemon": {"running": False, "pid": None}, "tick_at": TICK_AT.isoformat(), "tick_age_s": 5.0,
         "stale": False, "agent": doc, "next_maintenance": None, "recent_actions": [],
+        "operator_maintenance": {"windows": [], "cancel": None},
         "earnings": {"machine_id": None, "today_usd": 0.0, "last_7d_usd": 0.0, "last_30d_usd": 0.0,
                      "occupancy_30d": None, "default_job_share_30d": None, "realised_usd_per_gpu_hour_30d": None,
                      "days": []},
