@@ -114,6 +114,7 @@ METRIC_NAMES: frozenset[str] = frozenset(
         "hostagent_api_errors_total",
         "hostagent_machine_identity_mismatches_total",
         "hostagent_events_total",
+        "hostagent_notifications_total",
         "hostagent_build_info",
     ]
 )
@@ -157,6 +158,11 @@ class Metrics:
         )
         self._events = Counter(
             "hostagent_events", "Events emitted (hostagent.core.events), by kind.", ["kind"], registry=self.registry
+        )
+        self._notifications = Counter(
+            "hostagent_notifications", "Notifications by destination name and result (sent, failed: one attempt; "
+            "suppressed: dedup, hourly cap; dropped: queue full or too old).", ["destination", "result"],
+            registry=self.registry,
         )
         ProcessCollector(registry=self.registry)
 
@@ -205,6 +211,10 @@ class Metrics:
     def observe_event(self, kind: str) -> None:
         """An event (hostagent.core.events.EventKind) was emitted: alert rules count these."""
         self._events.labels(kind).inc()
+
+    def observe_notification(self, destination: str, result: str) -> None:
+        """One notification outcome for a destination (its name, never its URL)."""
+        self._notifications.labels(destination=destination, result=result).inc()
 
     def observe_earnings(self, today_usd: float, last_7d_usd: float, last_30d_usd: float) -> None:
         with self._lock:

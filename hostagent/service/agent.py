@@ -26,8 +26,8 @@ from hostagent.core.model import HostSnapshot, MachineState, MarketSample, Plan,
 from hostagent.core.plan import plan as make_plan
 from hostagent.errors import StateError, VastError
 from hostagent.ports import Clock, Hardware, Marketplace
+from hostagent.service import agent_events, status_doc
 from hostagent.service import earnings as earnings_mod
-from hostagent.service import status_doc
 from hostagent.service.apigate import ApiDeferred, ApiGate
 from hostagent.service.earnings import EarningsStore
 from hostagent.service.events import EventLog
@@ -101,6 +101,7 @@ class Agent:
         self.lock = SharedLock()
         self.gate = ApiGate(store, retry_after_cap_s=config.vast.retry_after_cap_s, metrics=metrics)
         self.gate.released = self.lock.set_down
+        self.gate.on_auth_refused = lambda at, op, status: self.events.emit(agent_events.key_refused(at, op, status))
         self.identity = IdentityGuard(store, metrics, read_only=read_only)
         self.reconciler = Reconciler(
             market, store, self.gate, mode=config.agent.mode, metrics=metrics, identity=self.identity,
@@ -153,7 +154,11 @@ class Agent:
             return
         verdict = core_health.assess(self.snapshot, self.machine, self.config.health, now, self.history.history)
         reasons = (*verdict.reasons, *verdict.notes)
+        was_ok = self.health.ok if self.health is not None else None
         self.health = HealthView(verdict.ok, tuple(f"{r.step}: {r.text}" for r in reasons))
+        event = agent_events.health_change(was_ok, verdict.ok, self.health.reasons, now, self.machine.id)
+        if event is not None:
+            self.events.emit(event)
         self.history.observe_health(verdict)
 
     # ---- reconcile ----------------------------------------------------------------------------
@@ -194,6 +199,8 @@ class Agent:
         outcome = self.reconciler.apply(plan, machine, self.maints, now, extra=extra)
         self.outcome = outcome
         self._after_apply(outcome, now)
+        for event in agent_events.after_apply(outcome, machine.listed, now):
+            self.events.emit(event)
         self.record_status(now)
         return outcome
 
@@ -347,7 +354,15 @@ class Agent:
             return None
         if self.metrics is not None:
             self.metrics.observe_earnings(summary.today_usd, summary.last_7d_usd, summary.last_30d_usd)
+        self._daily_earnings_line(summary, now)
         return summary
+
+    def _daily_earnings_line(self, summary: earnings_mod.EarningsSummary, now: datetime) -> None:
+        """The opt-in earnings line: at the first fetch of each UTC day, once (the day is kept across restarts)."""
+        if not self.config.notify.daily_earnings or self.machine_id is None or self.read_only:
+            return
+        if agent_events.claim_earnings_day(self.store, now):
+            self.events.emit(agent_events.earnings_line(summary, now, self.machine_id))
 
     # ---- record -------------------------------------------------------------------------------
 
