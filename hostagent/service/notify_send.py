@@ -15,6 +15,7 @@ URL is registered with the masker at once, so it never reaches a log, the journa
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -77,13 +78,26 @@ def _register_parts(url: str) -> None:
                 add_secret(piece)
 
 
+def _import_apprise() -> Any:
+    """apprise with its service plugins loaded, imported only when notifications are configured. On Python
+    3.11/3.12 a plugin helper imports the deprecated stdlib `imghdr`; that warning is about apprise's code, not
+    ours, and would fail every test run (filterwarnings = error), so exactly that one is silenced, here, once,
+    while apprise loads its plugins (it would do so lazily at the first URL otherwise)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*imghdr.*", category=DeprecationWarning)
+        import apprise  # noqa: PLC0415
+        from apprise.manager_plugins import NotificationManager  # noqa: PLC0415
+
+        NotificationManager().load_modules()  # a singleton: the plugins every Apprise object uses
+
+    return apprise
+
+
 class AppriseSender:
     """Sends through apprise, one plugin per destination (built once: its own request throttle is kept)."""
 
     def __init__(self, urls: Mapping[str, str], *, timeout_s: float) -> None:
-        import apprise  # noqa: PLC0415  (imported only when notifications are configured)
-
-        self._apprise = apprise
+        self._apprise = apprise = _import_apprise()
         asset = apprise.AppriseAsset(storage_mode="memory", async_mode=False, secure_logging=True)
         asset.pgp_autogen = False
         asset.pem_autogen = False
