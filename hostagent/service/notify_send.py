@@ -88,7 +88,8 @@ def _import_apprise() -> Any:
         import apprise  # noqa: PLC0415
         from apprise.manager_plugins import NotificationManager  # noqa: PLC0415
 
-        NotificationManager().load_modules()  # a singleton: the plugins every Apprise object uses
+        manager: Any = NotificationManager  # untyped in apprise
+        manager().load_modules()  # a singleton: the plugins every Apprise object uses
 
     return apprise
 
@@ -117,6 +118,11 @@ class AppriseSender:
             self._plugins[name] = plugin
         if problems:
             raise SecretError("; ".join(problems))
+
+    def service(self, destination: str) -> str:
+        """The service's name as apprise calls it ("Telegram", "JSON"), never the URL."""
+        plugin = self._plugins.get(destination)
+        return str(plugin.service_name) if plugin is not None else "unknown"
 
     def send(self, destination: str, title: str, body: str, severity: str) -> str | None:
         plugin = self._plugins.get(destination)

@@ -105,7 +105,7 @@ class NotificationReceiver:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 -- the stdlib's signature
+            def log_message(self, format: str, *args: object) -> None:  # the stdlib's signature
                 return  # quiet: tests read `messages`
 
         return Handler
