@@ -40,7 +40,8 @@ class NotificationReceiver:
         self._released.set()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="notify-receiver", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="notify-receiver",
+                                        daemon=True)  # a short poll: stop() returns at once
 
     @property
     def port(self) -> int:
