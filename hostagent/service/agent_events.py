@@ -47,8 +47,9 @@ def after_apply(outcome: ApplyOutcome, was_listed: bool, now: datetime) -> list[
                                 Severity.WARNING, action.reason))
         elif isinstance(action, ListMachine) and not was_listed:
             price = action.listing.price_usd_per_gpu_hour
-            events.append(Event(EventKind.RELISTED, now, f"listed again at ${price:g}/GPU/h: {action.reason}",
-                                machine_id, Severity.INFO, action.reason))
+            why = action.reason.split("; ")[0]  # why it lists; the pricing steps after it are in the decision row
+            events.append(Event(EventKind.RELISTED, now, f"listed again at ${price:g}/GPU/h: {why}",
+                                machine_id, Severity.INFO, why))
         elif isinstance(action, ScheduleMaint):
             events.append(Event(EventKind.MAINT_NOTICE_SENT, now, f"maintenance notice sent: {action.describe()}",
                                 machine_id, Severity.INFO, action.reason))

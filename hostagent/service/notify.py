@@ -124,7 +124,7 @@ class Notifier:
 
     def _body(self, event: Event) -> str:
         lines = [event.summary]
-        if event.detail and event.detail != event.summary:
+        if event.detail and event.detail not in event.summary:
             lines.append(event.detail)
         where = f"machine {event.machine_id}, " if event.machine_id is not None else ""
         lines.append(f"{where}{event.at:%Y-%m-%d %H:%M} UTC, {event.severity.value}")
