@@ -41,6 +41,11 @@ if TYPE_CHECKING:
     from hostagent.vast.client import VastClient
 
 
+# On close, how long due notifications may take to go: with the Vast worker's 60 s (runtime.service.STOP_TIMEOUT_S)
+# still below the unit's TimeoutStopSec=90s.
+NOTIFY_STOP_S = 10.0
+
+
 @dataclass
 class Parts:
     config: Config
@@ -71,9 +76,9 @@ class Parts:
 
     def close(self) -> None:
         """Close every adapter; each close is attempted even when an earlier one fails. Notifications due now
-        get one send attempt's time (notify.timeout_s) first, so `run --once` and SIGTERM stay bounded."""
+        get one send attempt's time first (at most NOTIFY_STOP_S), so `run --once` and SIGTERM stay bounded."""
         if self.notifier is not None:
-            self.notifier.stop(self.config.notify.timeout_s)
+            self.notifier.stop(min(self.config.notify.timeout_s, NOTIFY_STOP_S))
         for close in (self.market.close, self.hardware.close, self.store.close):
             try:
                 close()

@@ -208,7 +208,7 @@ FIELD_CHECKS: dict[tuple[type, str], FieldCheck] = {
     (NotifyConfig, "max_per_hour"): between(1, 3600),
     (NotifyConfig, "quiet_hours"): quiet_hours,
     (NotifyConfig, "quiet_timezone"): timezone_name,
-    (NotifyConfig, "timeout_s"): between(0.1, 120),
+    (NotifyConfig, "timeout_s"): between(0.1, 60),
     (NotifyConfig, "max_retry_age_s"): between(60, 7 * 86400),
     (NotifyConfig, "queue_size"): between(10, 100000),
 }
