@@ -274,6 +274,8 @@ def build(
         scratch = Path(tempfile.mkdtemp(prefix="hostagent-plan-")) if read_only and not _has_state(state_dir) else None
         store = open_store(scratch) if scratch else open_store(state_dir, read_only=read_only)
         opened.append(store)
+        if notify is not None:
+            notify.remember_in(store)
         hardware = build_hardware(config.hardware, clock)
     except BaseException:
         for part in reversed(opened):

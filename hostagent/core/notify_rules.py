@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from collections import deque
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from hostagent.config.model import EVENT_KINDS_ALL, NotifyDestination
@@ -64,6 +64,17 @@ class Throttle:
         self._last_sent[(destination, key)] = at
         self._forget_before(at - max(self.dedup_window, HOUR))
         return None
+
+    def last_sent(self) -> dict[str, float]:
+        """"destination\tkey" -> epoch seconds of the last message: what a restart must not send again."""
+        return {f"{dest}\t{key}": at.timestamp() for (dest, key), at in self._last_sent.items()}
+
+    def restore(self, last_sent: dict[str, float], tz: tzinfo) -> None:
+        """Take back what `last_sent` returned (malformed entries are skipped: memory, not a contract)."""
+        for joined, epoch_s in last_sent.items():
+            dest, sep, key = joined.partition("\t")
+            if sep and isinstance(epoch_s, (int, float)):
+                self._last_sent[(dest, key)] = datetime.fromtimestamp(epoch_s, tz)
 
     def _forget_before(self, cutoff: datetime) -> None:
         """Keys last admitted before `cutoff` can no longer suppress anything: bounded memory."""

@@ -15,12 +15,11 @@ import structlog
 from hostagent.core.actions import ListMachine, ScheduleMaint, UnlistMachine
 from hostagent.core.events import Event, EventKind, Severity
 from hostagent.errors import StateError
-from hostagent.service.earnings import EarningsStore, EarningsSummary, day_of
+from hostagent.service.earnings import EarningsSummary, day_of
+from hostagent.service.notify import NotifyMemory, update_notify_state
 from hostagent.service.outcome import ApplyOutcome
 
 log = structlog.get_logger(__name__)
-
-NOTIFY_STATE_KEY = "notify_state"  # in the kv table: {"earnings_day": <UTC day number of the last earnings line>}
 
 
 def health_change(was_ok: bool | None, ok: bool, reasons: Sequence[str], now: datetime,
@@ -79,17 +78,18 @@ def earnings_line(summary: EarningsSummary, now: datetime, machine_id: int) -> E
     return Event(EventKind.EARNINGS_DAILY, now, text, machine_id, dedup_key=f"earnings_daily:{day_of(now)}")
 
 
-def claim_earnings_day(store: EarningsStore, now: datetime) -> bool:
+def claim_earnings_day(store: NotifyMemory, now: datetime) -> bool:
     """True once per UTC day (the day is recorded first); False when today's line went, or the store cannot say."""
-    try:
-        raw = store.get(NOTIFY_STATE_KEY)
-        state = dict(raw) if isinstance(raw, dict) else {}
-        today = day_of(now)
+    today = day_of(now)
+
+    def claim(state: dict[str, object]) -> bool:
         if state.get("earnings_day") == today:
             return False
         state["earnings_day"] = today
-        store.put(NOTIFY_STATE_KEY, state)
+        return True
+
+    try:
+        return update_notify_state(store, claim)
     except StateError as exc:  # unsure whether today's line went: skip it rather than send it twice
         log.error("state_store_failed", step="notify_state", error=str(exc))
         return False
-    return True

@@ -22,7 +22,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
 import structlog
@@ -30,6 +30,7 @@ import structlog
 from hostagent.config.model import NotifyConfig
 from hostagent.core.events import Event, Severity
 from hostagent.core.notify_rules import Throttle, in_quiet_hours, wants
+from hostagent.errors import StateError
 from hostagent.masking import mask_text
 from hostagent.ports import Clock
 
@@ -42,6 +43,28 @@ RESULTS = ("sent", "failed", "suppressed", "dropped")
 
 class NotifyMetrics(Protocol):
     def observe_notification(self, destination: str, result: str) -> None: ...
+
+
+class NotifyMemory(Protocol):
+    """The state store's key/value memory (key `notify_state`)."""
+
+    def get(self, key: str) -> object | None: ...
+    def put(self, key: str, value: object) -> None: ...
+
+
+NOTIFY_STATE_KEY = "notify_state"  # {"sent": {"destination\tkey": epoch_s}, "earnings_day": day}
+_state_lock = threading.Lock()  # the agent's threads and the notifier share the one key
+
+
+def update_notify_state(memory: NotifyMemory, change: Callable[[dict[str, object]], bool]) -> bool:
+    """Read `notify_state`, let `change` edit it (True: write it back). Raises StateError. Returns `change`'s."""
+    with _state_lock:
+        raw = memory.get(NOTIFY_STATE_KEY)
+        state = dict(raw) if isinstance(raw, dict) else {}
+        changed = change(state)
+        if changed:
+            memory.put(NOTIFY_STATE_KEY, state)
+        return changed
 
 
 class Sender(Protocol):
@@ -92,6 +115,20 @@ class Notifier:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self.counts: dict[tuple[str, str], int] = {}  # (destination, result) -> count, for status and tests
+        self._memory: NotifyMemory | None = None
+
+    def remember_in(self, memory: NotifyMemory) -> None:
+        """Keep the dedup memory in the state store: a restart (even a crash loop) does not repeat the news."""
+        self._memory = memory
+        try:
+            raw = memory.get(NOTIFY_STATE_KEY)
+        except StateError as exc:
+            log.error("state_store_failed", step="notify_state", error=str(exc))
+            return
+        sent = raw.get("sent") if isinstance(raw, dict) else None
+        if isinstance(sent, dict):
+            with self._cv:
+                self._throttle.restore(sent, timezone.utc)
 
     # ---- the subscriber: decide and enqueue, never block ---------------------------------------
 
@@ -111,7 +148,22 @@ class Notifier:
                     state.held = [*(state.held or []), event][-50:]
                     continue
                 self._enqueue(Message(dest.name, self._title(event), self._body(event), event.severity.value, now))
+                self._save_memory()
             self._cv.notify_all()
+
+    def _save_memory(self) -> None:
+        if self._memory is None:
+            return
+        last_sent = self._throttle.last_sent()
+
+        def put_sent(state: dict[str, object]) -> bool:
+            state["sent"] = last_sent
+            return True
+
+        try:
+            update_notify_state(self._memory, put_sent)
+        except StateError as exc:  # the message still goes; only a restart might repeat it
+            log.error("state_store_failed", step="notify_state", error=str(exc))
 
     def send_now(self, destination: str, title: str, body: str) -> str | None:
         """One message sent on the caller's thread (`hostagent notify-test`); None when it went."""

@@ -99,6 +99,20 @@ def test_a_lost_gpu_sends_one_health_fault_and_one_unlisted_message_with_the_rea
     assert "lost" in unlisted[0].lower()
 
 
+def test_a_restart_does_not_repeat_news_already_sent(world: World) -> None:
+    """GPU 5 lost, the agent restarted twice (a crash loop): still one "health fault" message within the window."""
+    world.sim.set_gpu(LOST_GPU, health="lost")
+    world.sim.run_for(minutes=10)
+    world.settle()
+    for _ in range(2):
+        world.sim.restart()
+        world.sim.run_for(minutes=10)
+    world.settle()
+    faults = [e for e in world.sim.journal("event") if e.what.startswith("health_fault")]
+    assert len(faults) == 3  # each new process saw the fault anew...
+    assert len(world.titled("health fault")) == 1  # ...the owner heard it once
+
+
 def test_a_write_vast_refuses_sends_one_write_failed_message_with_vasts_answer(world: World) -> None:
     """The price write refused at every reconcile for an hour: one "write failed" message naming it."""
     world.sim.emu.inject(Fault("status", method="PUT", path_contains="create_asks", status=400, times=0))
