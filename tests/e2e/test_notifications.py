@@ -10,6 +10,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -185,3 +187,30 @@ def test_no_token_reaches_a_log_the_journal_the_state_files_or_status(
         assert TOKEN not in text, where  # ...its URL's token never
     assert TOKEN.encode() not in files
     assert os.stat(world.sim.config.notify.destinations[0].url_file or "").st_mode & 0o077 == 0
+
+
+def test_run_once_as_a_real_process_delivers_its_events_before_it_exits(tmp_path: Path) -> None:
+    """`hostagent run --once` with GPU 5 lost: the health fault reaches the receiver by the time it exits 0,
+    and the process's output never shows the token."""
+    from commands_env import write_world
+
+    from hostagent.testing.emulator import Emulator
+    from hostagent.testing.scenario import edit_gpu
+
+    with Emulator(rate_limits=False) as emu, NotificationReceiver() as rx:
+        config = write_world(tmp_path, emu.url, emu.api_key)
+        edit_gpu(tmp_path / "fake-gpus.toml", LOST_GPU, health="lost")
+        (tmp_path / "hook.url").write_text(rx.url(TOKEN))
+        (tmp_path / "hook.url").chmod(0o600)
+        with config.open("a") as toml:
+            toml.write('\n[[notify.destinations]]\nname = "owner-hook"\nurl_file = "hook.url"\n')
+        proc = subprocess.run(
+            [sys.executable, "-m", "hostagent", "--config", str(config), "run", "--once", "--log-level", "info"],
+            capture_output=True, text=True, timeout=60, check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+        faults = [m.body for m in rx.messages if m.title == "hostagent demo-h100-01: health fault"]
+    assert len(faults) == 1
+    assert "GPU 5 lost" in faults[0]
+    assert "notification_sent" in proc.stderr
+    assert TOKEN not in proc.stdout + proc.stderr

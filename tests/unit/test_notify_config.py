@@ -113,3 +113,18 @@ def test_a_url_apprise_does_not_know_is_refused_by_scheme_only() -> None:
     assert "'nosuchservice'" in str(caught.value)
     assert 'destination "tg"' in str(caught.value)
     assert "tok-" not in str(caught.value)
+
+
+def test_doctor_checks_each_destination_url_without_sending(tmp_path: Path) -> None:
+    """One line per destination: ok with the service's name, or fail with the fix; the URL never shown."""
+    from hostagent.commands.notify_test import destination_checks
+    from hostagent.config.model import Config, NotifyConfig
+
+    good = NotifyDestination("hook", url_file=_url_file(tmp_path / "good"))
+    bad = NotifyDestination("phone", url_file=_url_file(tmp_path / "bad", mode=0o640))
+    checks = destination_checks(Config(notify=NotifyConfig(destinations=(good, bad))), {})
+    assert [(c.name, c.status) for c in checks] == [("notify hook", "ok"), ("notify phone", "fail")]
+    assert "URL loaded (JSON)" in checks[0].detail
+    assert "chmod 600" in checks[1].detail
+    assert "LoadCredential=notify_phone" in str(checks[1].fix)
+    assert all("tok-" not in f"{c.detail} {c.fix}" for c in checks)
