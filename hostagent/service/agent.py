@@ -157,7 +157,7 @@ class Agent:
         was_ok = self.health.ok if self.health is not None else None
         self.health = HealthView(verdict.ok, tuple(f"{r.step}: {r.text}" for r in reasons))
         event = agent_events.health_change(was_ok, verdict.ok, self.health.reasons, now, self.machine.id)
-        if event is not None:
+        if event is not None and not self.read_only:  # `plan` shows the verdict itself; no event line
             self.events.emit(event)
         self.history.observe_health(verdict)
 
