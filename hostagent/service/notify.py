@@ -39,6 +39,7 @@ log = structlog.get_logger(__name__)
 BACKOFF_FIRST_S = 30.0
 BACKOFF_MAX_S = 300.0
 RESULTS = ("sent", "failed", "suppressed", "dropped")
+HELD_MAX = 50  # events one destination keeps for its quiet-hours digest (one message stays readable)
 
 
 class NotifyMetrics(Protocol):
@@ -144,12 +145,19 @@ class Notifier:
                     log.info("notification_suppressed", destination=dest.name, kind=event.kind.value, why=why)
                     continue
                 if event.severity is not Severity.CRITICAL and self._quiet(now):
-                    state = self._dests[dest.name]
-                    state.held = [*(state.held or []), event][-50:]
+                    self._hold(dest.name, event)
                     continue
                 self._enqueue(Message(dest.name, self._title(event), self._body(event), event.severity.value, now))
                 self._save_memory()
             self._cv.notify_all()
+
+    def _hold(self, destination: str, event: Event) -> None:
+        """Quiet hours: keep the event for the digest; past HELD_MAX the oldest is dropped (counted)."""
+        state = self._dests[destination]
+        held = [*(state.held or []), event]
+        for _ in held[:-HELD_MAX]:
+            self._count(destination, "dropped")
+        state.held = held[-HELD_MAX:]
 
     def _save_memory(self) -> None:
         if self._memory is None:
