@@ -33,11 +33,17 @@ if TYPE_CHECKING:
     from hostagent.runtime.lock import StateLock
     from hostagent.runtime.metrics import Metrics
     from hostagent.service.agent import Agent
+    from hostagent.service.notify import Notifier
     from hostagent.service.operator import OperatorWrites
     from hostagent.service.ratelimits import OperatorLedger
     from hostagent.store import StateStore
     from hostagent.store.reader import StateReader
     from hostagent.vast.client import VastClient
+
+
+# On close, how long due notifications may take to go: with the Vast worker's 60 s (runtime.service.STOP_TIMEOUT_S)
+# still below the unit's TimeoutStopSec=90s.
+NOTIFY_STOP_S = 10.0
 
 
 @dataclass
@@ -51,6 +57,7 @@ class Parts:
     lock: StateLock | None
     hostname: str  # this host's name on Vast (host_name)
     scratch_dir: Path | None = None  # `plan` on a host with no state yet: a throwaway store, removed on close
+    notifier: Notifier | None = None  # with [[notify.destinations]]: subscribed to the agent's events
 
     def agent(self, *, read_only: bool = False) -> Agent:
         from hostagent.service.agent import Agent  # noqa: PLC0415
@@ -58,13 +65,20 @@ class Parts:
 
         if not read_only:  # the agent shares the key's rate limits with `plan` and `doctor` (service.ratelimits)
             self.market.share_rate_limits(AgentLedger(self.store))
-        return Agent(
+        agent = Agent(
             config=self.config, hardware=self.hardware, market=self.market, store=self.store,
             clock=self.clock, hostname=self.hostname, metrics=self.metrics, read_only=read_only,
         )
+        if self.notifier is not None and not read_only:
+            agent.events.subscribe(self.notifier)
+            self.notifier.start()
+        return agent
 
     def close(self) -> None:
-        """Close every adapter; each close is attempted even when an earlier one fails."""
+        """Close every adapter; each close is attempted even when an earlier one fails. Notifications due now
+        get one send attempt's time first (at most NOTIFY_STOP_S), so `run --once` and SIGTERM stay bounded."""
+        if self.notifier is not None:
+            self.notifier.stop(min(self.config.notify.timeout_s, NOTIFY_STOP_S))
         for close in (self.market.close, self.hardware.close, self.store.close):
             try:
                 close()
@@ -124,6 +138,21 @@ def api_key(config: Config, environ: Mapping[str, str] = os.environ) -> str:
     from hostagent.vast.auth import load_api_key  # noqa: PLC0415
 
     return load_api_key(config.vast, environ)
+
+
+def notifier(
+    config: Config, clock: Clock, hostname: str, metrics: Metrics | None = None,
+    environ: Mapping[str, str] = os.environ,
+) -> Notifier | None:
+    """The notifier of [notify] (None without destinations): every URL loaded and checked now, none sent to.
+    Raises SecretError naming each destination whose URL is missing, unsafe or not understood."""
+    if not config.notify.destinations:
+        return None
+    from hostagent.service.notify import Notifier  # noqa: PLC0415
+    from hostagent.service.notify_send import AppriseSender, load_urls  # noqa: PLC0415
+
+    sender = AppriseSender(load_urls(config.notify, environ), timeout_s=config.notify.timeout_s)
+    return Notifier(config.notify, sender, clock, hostname=hostname, metrics=metrics)
 
 
 def vast_client(
@@ -240,7 +269,8 @@ def build(
     read_only: bool = False,
     with_metrics: bool = True,
 ) -> Parts:
-    """Build every adapter. Raises LockHeldError, SecretError, StateError, HardwareError (nothing left open)."""
+    """Build every adapter. Raises LockHeldError, SecretError (the key, a notification URL), StateError,
+    HardwareError (nothing left open)."""
     from hostagent.hardware import build_hardware  # noqa: PLC0415
     from hostagent.runtime.lock import StateLock  # noqa: PLC0415
     from hostagent.runtime.metrics import Metrics  # noqa: PLC0415
@@ -252,18 +282,22 @@ def build(
     try:
         market = vast_client(config.vast, api_key(config, environ), clock=clock, transport=transport)
         opened.append(market)
+        # Notification URLs are secrets too: checked with the key, before anything is written.
+        metrics = Metrics(hostname=os_host_name(hostname)) if with_metrics and config.metrics.enabled else None
+        notify = None if read_only else notifier(config, clock, host_name(config, hostname), metrics, environ)
         scratch = Path(tempfile.mkdtemp(prefix="hostagent-plan-")) if read_only and not _has_state(state_dir) else None
         store = open_store(scratch) if scratch else open_store(state_dir, read_only=read_only)
         opened.append(store)
+        if notify is not None:
+            notify.remember_in(store)
         hardware = build_hardware(config.hardware, clock)
-        metrics = Metrics(hostname=os_host_name(hostname)) if with_metrics and config.metrics.enabled else None
     except BaseException:
         for part in reversed(opened):
             part.close()  # type: ignore[attr-defined]
         if lock is not None:
             lock.release()
         raise
-    return Parts(config, clock, hardware, market, store, metrics, lock, host_name(config, hostname), scratch)
+    return Parts(config, clock, hardware, market, store, metrics, lock, host_name(config, hostname), scratch, notify)
 
 
 def _has_state(state_dir: Path) -> bool:

@@ -320,4 +320,6 @@ def run_checks(
             if store is not None:
                 store.close()
     checks += [check_state_dir(config.agent.state_dir), check_metrics(config), check_clock(config.vast.api_url)]
-    return checks
+    from hostagent.commands.notify_test import destination_checks  # noqa: PLC0415  (apprise: only when configured)
+
+    return checks + destination_checks(config, environ)

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         parts = bootstrap.build(config)
     except SecretError as exc:
-        _problems("API key refused", [str(exc)])
+        _problems("secret refused (API key or notification URL)", [str(exc)])
         return EXIT_CONFIG
     except (LockHeldError, StateAccessError) as exc:  # the message says what to do; the name adds nothing
         _problems("not started", [str(exc)])

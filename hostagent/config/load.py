@@ -68,6 +68,7 @@ def parse_config(
     src = Path(source).resolve() if source is not None else None
     env = os.environ if environ is None else environ
     data = _with_state_dir(data, env)
+    data, secret_problems = _without_notify_urls(data)
     ctx = Context(
         label=_label(src),
         base_dir=src.parent if src is not None else Path.cwd(),
@@ -77,6 +78,7 @@ def parse_config(
         skip_fields=_SKIP,
         sections_of=_sections_of(),
     )
+    ctx.problems += [f"{ctx.label}: {problem}" for problem in secret_problems]
     config = convert_table(dict(data), Config, "", ctx)
     if ctx.problems or config is INVALID:
         raise ConfigError(ctx.problems or [f"{ctx.label}: invalid config"])
@@ -96,6 +98,29 @@ def _with_state_dir(data: Mapping[str, Any], environ: Mapping[str, str]) -> Mapp
     # systemd lists one directory per StateDirectory= entry, colon-separated; the first is ours.
     state_dir = environ.get("STATE_DIRECTORY", "").split(":")[0] or str(DEFAULT_STATE_DIR)
     return {**data, "agent": {**agent, "state_dir": state_dir}}
+
+
+def _without_notify_urls(data: Mapping[str, Any]) -> tuple[Mapping[str, Any], list[str]]:
+    """A notification URL carries its token: refused in the TOML with the fix (and not reported again as an
+    unknown key); the rest of the file is still checked."""
+    notify = data.get("notify")
+    destinations = notify.get("destinations") if isinstance(notify, dict) else None
+    if not isinstance(notify, dict) or not isinstance(destinations, list):
+        return data, []
+    problems: list[str] = []
+    kept: list[Any] = []
+    for i, dest in enumerate(destinations):
+        if isinstance(dest, dict) and "url" in dest:
+            name = dest.get("name", "NAME")
+            problems.append(
+                f"notify.destinations[{i}].url: a destination URL carries its token, so it never goes in the "
+                f"config: write it into a file with mode 600 and set url_file, or load it with systemd "
+                f"LoadCredential=notify_{name}:/path/to/url"
+            )
+            kept.append({k: v for k, v in dest.items() if k != "url"})
+        else:
+            kept.append(dest)
+    return {**data, "notify": {**notify, "destinations": kept}}, problems
 
 
 def _syntax_problem(exc: tomllib.TOMLDecodeError, text: str, label: str) -> str:

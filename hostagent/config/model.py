@@ -243,6 +243,41 @@ class MetricsConfig:
     address: str = "127.0.0.1:9473"
 
 
+EVENT_KINDS_ALL = "all"  # in a destination's `events`: every kind
+# The values of hostagent.core.events.EventKind, spelled here because config sits below core (a unit test keeps
+# the two equal): a destination's `events` is checked by `check-config`, before the agent starts.
+EVENT_KIND_NAMES: tuple[str, ...] = (
+    "unlisted", "relisted", "health_fault", "health_recovered", "renter_report", "verification_changed",
+    "vast_offline", "vast_online", "vast_error", "vast_maintenance", "key_refused", "write_failed",
+    "maint_notice_sent", "earnings_daily", "changed_outside", "held", "released", "paused", "resumed",
+    "identity_mismatch",
+)
+
+
+@dataclass(frozen=True)
+class NotifyDestination:
+    """Where notifications go. The URL carries a token: it is a secret, never a TOML value. It is read from the
+    systemd credential `notify_<name>` ($CREDENTIALS_DIRECTORY), else from `url_file` (mode 600)."""
+
+    name: str  # what logs, metrics and `status` show instead of the URL
+    url_file: Path | None = None
+    events: tuple[str, ...] = (EVENT_KINDS_ALL,)  # EventKind values, or "all"
+    min_severity: Literal["info", "warning", "critical"] = "info"
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    destinations: tuple[NotifyDestination, ...] = ()
+    dedup_window_s: float = 3600.0  # one message per event key (kind + machine) per destination per window
+    max_per_hour: int = 20  # most messages one destination gets in any hour; more are suppressed
+    quiet_hours: str = ""  # "HH:MM-HH:MM" in quiet_timezone: non-critical events wait and go as one digest after
+    quiet_timezone: str = "UTC"
+    timeout_s: float = 10.0  # one send attempt (connect + read), so a dead destination never holds the sender long
+    max_retry_age_s: float = 3600.0  # a message not delivered this long after its event is dropped (counted)
+    queue_size: int = 1000  # messages waiting; when full, the oldest is dropped (counted)
+    daily_earnings: bool = False  # send the earnings line (event earnings_daily) once a day
+
+
 @dataclass(frozen=True)
 class Config:
     source: Path | None = None  # the file it was read from
@@ -258,3 +293,4 @@ class Config:
     cleanup: CleanupConfig = field(default_factory=CleanupConfig)
     earnings: EarningsConfig = field(default_factory=EarningsConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)

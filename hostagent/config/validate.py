@@ -33,12 +33,15 @@ from hostagent.config.model import (
     MarketConfig,
     MetricsConfig,
     MinBidConfig,
+    NotifyConfig,
+    NotifyDestination,
     PriceBounds,
     PricingConfig,
     ScheduleRule,
     VastConfig,
 )
 from hostagent.config.network import api_url_problem
+from hostagent.config.notify_checks import destination_name, event_kinds, quiet_hours
 
 # Above this a $/GPU/h price is a typo (an H100 rents for about $2): refuse it rather than list it.
 MAX_PRICE_USD_PER_GPU_HOUR = 100.0
@@ -225,6 +228,15 @@ FIELD_CHECKS: dict[tuple[type, str], FieldCheck] = {
     (EarningsConfig, "every_h"): positive,
     (EarningsConfig, "days_back"): between(1, 366),
     (MetricsConfig, "address"): host_port,
+    (NotifyDestination, "name"): destination_name,
+    (NotifyDestination, "events"): event_kinds,
+    (NotifyConfig, "dedup_window_s"): between(0, 7 * 86400),
+    (NotifyConfig, "max_per_hour"): between(1, 3600),
+    (NotifyConfig, "quiet_hours"): quiet_hours,
+    (NotifyConfig, "quiet_timezone"): timezone_name,
+    (NotifyConfig, "timeout_s"): between(0.1, 60),
+    (NotifyConfig, "max_retry_age_s"): between(60, 7 * 86400),
+    (NotifyConfig, "queue_size"): between(10, 100000),
 }
 
 # Checks of each entry of an array or of a name -> value table, reported at the entry's own path.
@@ -330,6 +342,10 @@ def _maintenance(cfg: MaintenanceConfig) -> Problems:
     return _duplicates([w.name for w in cfg.windows], "windows")
 
 
+def _notify(cfg: NotifyConfig) -> Problems:
+    return _duplicates([d.name for d in cfg.destinations], "destinations")
+
+
 OBJECT_CHECKS: dict[type, ObjectCheck] = {
     VastConfig: _vast,
     PriceBounds: _bounds,
@@ -342,5 +358,6 @@ OBJECT_CHECKS: dict[type, ObjectCheck] = {
     AgentConfig: _agent,
     MaintenanceWindow: _window,
     MaintenanceConfig: _maintenance,
+    NotifyConfig: _notify,
     Config: _config,
 }

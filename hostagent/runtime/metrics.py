@@ -123,6 +123,7 @@ METRIC_NAMES: frozenset[str] = frozenset(
         "hostagent_events_total",
         "hostagent_owner_hold",
         "hostagent_paused",
+        "hostagent_notifications_total",
         "hostagent_build_info",
         "hostagent_machine_vast_offline",
         "hostagent_health_ok",
@@ -180,6 +181,11 @@ class Metrics:
                                  registry=self.registry)
         self._paused = Gauge("hostagent_paused", "1 while the agent is paused (hostagent pause): no writes.",
                              registry=self.registry)
+        self._notifications = Counter(
+            "hostagent_notifications", "Notifications by destination name and result (sent, failed: one attempt; "
+            "suppressed: dedup, hourly cap; dropped: queue full or too old).", ["destination", "result"],
+            registry=self.registry,
+        )
         ProcessCollector(registry=self.registry)
 
     # ---- observations ---------------------------------------------------------------------
@@ -242,10 +248,15 @@ class Metrics:
         """A reconcile read Vast and planned; interval_s (agent.reconcile_s) lets rules judge staleness."""
         with self._lock:
             self._reconciled = (at_epoch_s, interval_s)
+
     def observe_owner(self, *, held: bool, paused: bool) -> None:
         """The owner's hold and pause as the agent last read them (hostagent.service.owner)."""
         self._owner_hold.set(1 if held else 0)
         self._paused.set(1 if paused else 0)
+
+    def observe_notification(self, destination: str, result: str) -> None:
+        """One notification outcome for a destination (its name, never its URL)."""
+        self._notifications.labels(destination=destination, result=result).inc()
 
     def observe_earnings(self, today_usd: float, last_7d_usd: float, last_30d_usd: float) -> None:
         with self._lock:

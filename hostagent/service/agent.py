@@ -26,8 +26,8 @@ from hostagent.core.model import HostSnapshot, MachineState, MarketSample, Plan,
 from hostagent.core.plan import plan as make_plan
 from hostagent.errors import StateError, VastError
 from hostagent.ports import Clock, Hardware, Marketplace
+from hostagent.service import agent_events, operator_maints, status_doc
 from hostagent.service import earnings as earnings_mod
-from hostagent.service import operator_maints, status_doc
 from hostagent.service.apigate import ApiDeferred, ApiGate
 from hostagent.service.earnings import EarningsStore
 from hostagent.service.events import EventLog
@@ -112,6 +112,7 @@ class Agent:
         self.lock = SharedLock()
         self.gate = ApiGate(store, retry_after_cap_s=config.vast.retry_after_cap_s, metrics=metrics)
         self.gate.released = self.lock.set_down
+        self.gate.on_auth_refused = lambda at, op, status: self.events.emit(agent_events.key_refused(at, op, status))
         self.identity = IdentityGuard(store, metrics, read_only=read_only)
         self.reconciler = Reconciler(
             market, store, self.gate, mode=config.agent.mode, metrics=metrics, identity=self.identity,
@@ -164,9 +165,13 @@ class Agent:
             return
         verdict = core_health.assess(self.snapshot, self.machine, self.config.health, now, self.history.history)
         reasons = (*verdict.reasons, *verdict.notes)
+        was_ok = self.health.ok if self.health is not None else None
         self.health = HealthView(verdict.ok, tuple(f"{r.step}: {r.text}" for r in reasons))
         if self.metrics is not None:
             self.metrics.observe_health(verdict.ok)
+        event = agent_events.health_change(was_ok, verdict.ok, self.health.reasons, now, self.machine.id)
+        if event is not None and not self.read_only:  # `plan` shows the verdict itself; no event line
+            self.events.emit(event)
         self.history.observe_health(verdict)
 
     # ---- reconcile ----------------------------------------------------------------------------
@@ -225,6 +230,8 @@ class Agent:
         if not self.read_only:
             operator_maints.record_progress(self.store, operator, machine.id, outcome.sent, outcome.refused,
                                             self.maints, now)
+        for event in agent_events.after_apply(outcome, machine.listed, now):
+            self.events.emit(event)
         self.record_status(now)
         return outcome
 
@@ -409,7 +416,15 @@ class Agent:
             return None
         if self.metrics is not None:
             self.metrics.observe_earnings(summary.today_usd, summary.last_7d_usd, summary.last_30d_usd)
+        self._daily_earnings_line(summary, now)
         return summary
+
+    def _daily_earnings_line(self, summary: earnings_mod.EarningsSummary, now: datetime) -> None:
+        """The opt-in earnings line: at the first fetch of each UTC day, once (the day is kept across restarts)."""
+        if not self.config.notify.daily_earnings or self.machine_id is None or self.read_only:
+            return
+        if agent_events.claim_earnings_day(self.store, now):
+            self.events.emit(agent_events.earnings_line(summary, now, self.machine_id))
 
     # ---- record -------------------------------------------------------------------------------
 

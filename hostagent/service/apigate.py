@@ -59,6 +59,8 @@ class ApiGate:
         self.on_progress: Callable[[], None] | None = None
         # Wraps the Vast call itself: the agent sets its shared lock down here, so telemetry never waits on Vast.
         self.released: Callable[[], AbstractContextManager[object]] = nullcontext
+        # Told once when Vast starts refusing the key (not at every probe after): the agent emits key_refused.
+        self.on_auth_refused: Callable[[datetime, str, int | None], None] | None = None
         raw = store.get(NOT_BEFORE_KEY)
         self.not_before: datetime | None = (
             datetime.fromtimestamp(float(raw), tz=timezone.utc) if isinstance(raw, (int, float)) else None
@@ -119,8 +121,11 @@ class ApiGate:
         if self._metrics is not None:
             self._metrics.observe_api_error(kind, exc.status)
         if isinstance(exc, VastAuthError):
+            newly = self.auth_failed_at is None
             self.auth_failed_at = now
             log.error("vast_auth_refused", operation=operation, status=exc.status)
+            if newly and self.on_auth_refused is not None:
+                self.on_auth_refused(now, operation, exc.status)
         elif isinstance(exc, VastRateLimited):
             wait_s = exc.retry_after_s if exc.retry_after_s is not None else self._cap_s
             self.not_before = now + timedelta(seconds=max(wait_s, 1.0))

@@ -45,6 +45,7 @@ class ApplyOutcome:
     skipped: list[Action] = field(default_factory=list)  # Vast already showed the effect
     failed: list[tuple[Action, str]] = field(default_factory=list)
     refused: list[Action] = field(default_factory=list)  # of `failed`: Vast answered no (4xx, success false)
+    mismatched: list[tuple[Action, str]] = field(default_factory=list)  # sent, but Vast's state did not show it
     would_send: list[Action] = field(default_factory=list)  # observe mode
     waiting: list[tuple[Action, str]] = field(default_factory=list)  # behind a write that may still be in flight
     deferred: str | None = None  # why the rest was not sent (auth refused, rate limited)

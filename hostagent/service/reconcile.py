@@ -282,6 +282,7 @@ class Reconciler:
                 action_key=action.key(),
             )
             log.warning("readback_mismatch", action=action.describe(), machine=_summary(machine))
+            outcome.mismatched.append((action, f"not read back: Vast shows {_summary(machine)}"))
 
     def _finish(self, intent_id: int | None, now: datetime, result: str, *, ok: bool) -> None:
         """Close the intent; a disk that refuses leaves it open, and Vast's state resolves it at a later tick."""

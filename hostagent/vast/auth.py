@@ -49,10 +49,11 @@ def load_api_key(cfg: VastConfig, environ: Mapping[str, str] = os.environ) -> st
     )
 
 
-def read_key_file(path: Path, *, credential: bool = False) -> str:
+def read_key_file(path: Path, *, credential: bool = False, what: str = "API key") -> str:
     """Read one key file safely; see the module docstring for what is refused.
 
     `credential`: the file is systemd's credential in $CREDENTIALS_DIRECTORY (group read allowed).
+    `what` names the secret in errors (the notifier reads its destination URLs with the same checks).
     """
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     try:
@@ -73,12 +74,12 @@ def read_key_file(path: Path, *, credential: bool = False) -> str:
     finally:
         os.close(fd)
     if len(raw) > _MAX_KEY_FILE_BYTES:
-        raise SecretError(f"{path}: too large for an API key; the file must hold only the key")
+        raise SecretError(f"{path}: too large for the {what}; the file must hold only the {what}")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise SecretError(f"{path}: not UTF-8 text; the file must hold only the key") from None
-    return _check_key(text.strip(), str(path), f"write the key into {path} (one line)")
+        raise SecretError(f"{path}: not UTF-8 text; the file must hold only the {what}") from None
+    return _check_key(text.strip(), str(path), f"write the {what} into {path} (one line)", what)
 
 
 def _check_mode(path: Path, mode: int, credential: bool) -> None:
@@ -105,11 +106,11 @@ def _open_problem(path: Path, exc: OSError) -> str:
     return f"{path}: cannot open ({os.strerror(exc.errno or 0)})"
 
 
-def _check_key(key: str, source: str, fix: str) -> str:
+def _check_key(key: str, source: str, fix: str, what: str = "API key") -> str:
     if not key:
-        raise SecretError(f"{source}: the API key is empty; {fix}")
+        raise SecretError(f"{source}: the {what} is empty; {fix}")
     if any(ch.isspace() for ch in key) or not key.isprintable() or not key.isascii():
-        raise SecretError(f"{source}: the API key must be one line of printable characters without spaces; {fix}")
+        raise SecretError(f"{source}: the {what} must be one line of printable characters without spaces; {fix}")
     return key
 
 

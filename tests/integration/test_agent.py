@@ -145,3 +145,5 @@ def test_a_write_is_read_back_and_a_difference_is_journaled_as_a_mismatch(tmp_pa
         assert not mismatch.ok
         assert mismatch.what.startswith("list_machine machine 4242")
         assert "price=2.5" in mismatch.result
+        (event,) = [e for e in agent.events.emitted if e.kind.value == "write_failed"]  # the owner hears it
+        assert "not read back: Vast shows" in event.summary

@@ -246,6 +246,7 @@ def test_metric_names_lists_exactly_what_a_fully_fed_endpoint_exports(metrics: M
     metrics.observe_event("unlisted")
     metrics.observe_health(ok=True)
     metrics.observe_reconcile(T0.timestamp(), 300.0)
+    metrics.observe_notification("telegram", "sent")
 
     # process_* comes from prometheus-client's ProcessCollector, *_created from its counters.
     exported = {s.name for s in scrape(server) if not s.name.startswith("process_") and not s.name.endswith("_created")}
