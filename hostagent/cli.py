@@ -4,9 +4,11 @@ Commands are imported only when chosen, so `hostagent status` never pays for NVM
 A command module provides `add_arguments(parser)` and `run(args) -> int`, and imports anything
 heavy inside `run`.
 
-Exit codes: 0 success; 1 failure; 2 usage error; 77 this user may not read or write the state store
-(EX_NOPERM: one line saying to run the command with sudo, never a traceback); 78 invalid config or
-unsafe key file (EX_CONFIG, which systemd's RestartPreventExitStatus=78 treats as "do not restart").
+Exit codes: 0 success; 1 failure; 2 usage error; 67-69 `run --once` met a refused key, no machine, Vast
+unavailable (see hostagent.commands); 73 `run` cannot bind metrics.address (EX_CANTCREAT, not restarted); 77
+this user may not read or write the state store (EX_NOPERM: one line saying to run the command with sudo, never a
+traceback); 78 invalid config or unsafe key file (EX_CONFIG, which systemd's RestartPreventExitStatus=78 treats as
+"do not restart").
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ EXIT_CHANGES_PENDING = 2  # `plan --detailed-exitcode` only, as `terraform plan 
 EXIT_KEY_REFUSED = 67  # EX_NOUSER: Vast refused the API key (77 is the state store's)
 EXIT_NO_MACHINE = 68  # EX_NOHOST: no machine (or several) with this hostname, or not the recorded one
 EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: Vast unreachable, 5xx or rate-limited after the retries
+EXIT_METRICS_ADDRESS = 73  # EX_CANTCREAT: `run` cannot bind metrics.address (taken, or not this host's)
 EXIT_NOPERM = 77
 EXIT_CONFIG = 78
 
