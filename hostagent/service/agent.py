@@ -277,9 +277,14 @@ class Agent:
 
     def _journal_decision(self, now: datetime, plan: Plan) -> None:
         desired = plan.desired
-        what = (
-            f"list at {desired.price_usd_per_gpu_hour} $/GPU/h" if desired.listed else "keep unlisted"
-        ) + f"; {len(plan.actions)} change(s)"
+        unlist = next((a for a in plan.actions if isinstance(a, UnlistMachine)), None)
+        if desired.listed:
+            what = f"list at {desired.price_usd_per_gpu_hour} $/GPU/h"
+        elif unlist is not None:  # an unlist is journaled as one, with its cause: "unlist: health: GPU 3 lost"
+            what = f"unlist: {unlist.cause}: {_unlist_detail(unlist.reason)}"
+        else:
+            what = "keep unlisted"
+        what += f"; {len(plan.actions)} change(s)"
         why = "; ".join(f"{r.step}: {r.text}" for r in plan.reasons)
         self._store_call(
             "journal", lambda: self.store.journal(now, "decision", what, why, result=self.config.agent.mode)
@@ -370,3 +375,10 @@ class Agent:
             fn()
         except StateError as exc:
             log.error("state_store_failed", step=what, error=str(exc))
+
+
+def _unlist_detail(reason: str) -> str:
+    """The plan's listing sentence without what the journal line says already ("unlist", "rentals continue")."""
+    for prefix in ("unlist, a health check fails: ", "unlisted for maintenance: "):
+        reason = reason.removeprefix(prefix)
+    return reason.removesuffix(" (rentals continue)")

@@ -74,6 +74,18 @@ def test_health_turning_bad_makes_the_reconcile_due_at_once(tmp_path: Path) -> N
         assert "lost" in unlist.why
 
 
+def test_a_health_unlist_is_journaled_as_an_unlist_decision_naming_the_cause(tmp_path: Path) -> None:
+    """The decision row of a health unlist reads "unlist: health: GPU 2 lost; …", not "keep unlisted"."""
+    with world(tmp_path) as w:
+        service = Service(w.build().agent(), w.clock, max_sleep_s=30.0, simulated_time=True)
+        service.run(max_cycles=3)
+        w.set_gpu(2, health='"lost"')
+        service.run(max_cycles=3)
+        decisions = [e.what for e in service.agent.store.journal_entries(kind="decision")]
+    unlists = [what for what in decisions if what.startswith("unlist")]
+    assert unlists == ["unlist: health: GPU 2 lost; 7 GPUs present, 8 expected; 1 change(s)"], decisions
+
+
 def test_a_reload_with_an_invalid_config_keeps_the_old_one(tmp_path: Path) -> None:
     with world(tmp_path, mode="observe") as w:
         parts = w.build()
