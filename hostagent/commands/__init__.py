@@ -34,10 +34,10 @@ COMMANDS: dict[str, str] = {
     "journal": "the action journal: every decision and API call",
     "doctor": "check NVML, devices, config, key, API, state directory and clock, each with its fix",
     "forget-machine": "forget the recorded machine and its identity (after a real hostname or GPU change)",
-    "check-config": "validate the config; exit 0 when valid, 78 otherwise",
+    "check-config": "validate the config and the API key file as `run` will; exit 0 when valid, 78 otherwise",
     "emulator": "serve the Vast host API emulator on loopback (try hostagent without a Vast account)",
     "demo": "a few simulated days of the real agent against the emulator and fake GPUs",
-    "completion": "print a bash completion script (hostagent completion bash)",
+    "completion": "print a completion script: hostagent completion bash|zsh|fish",
 }
 
 

@@ -1,7 +1,7 @@
 """`hostagent check-config`: validate the config and the API key as `run` will; exit 0 when both pass, 78 (EX_CONFIG)
 otherwise.
 
-The key goes through the loader `run` uses (hostagent.vast.auth.load_api_key): a key file that is missing,
+The key goes through the loader `run` uses (bootstrap.api_key, hostagent.vast.auth): a key file that is missing,
 unreadable, a link, group/world-readable or empty fails here with its fix, not at the next start. A key that
 comes only from the unit (systemd's credential, or an environment this shell does not have) cannot be seen here:
 the output says so, and which command checks it. Whether Vast accepts the key is `doctor`'s (it asks Vast).
@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
 
 def check_key(config: Config, environ: Mapping[str, str]) -> int:
     """The key as `run` loads it: one line on stdout when usable or not visible here, the problem on stderr (78)."""
-    from hostagent.vast.auth import CREDENTIAL_NAME, ENV_VAR, load_api_key  # noqa: PLC0415  (hostagent.vast brings httpx)
+    from hostagent import bootstrap  # noqa: PLC0415  (the one place parts are built; brings httpx)
+    from hostagent.vast.auth import CREDENTIAL_NAME, ENV_VAR  # noqa: PLC0415
 
     cred_dir = environ.get("CREDENTIALS_DIRECTORY")
     from_credential = bool(cred_dir) and os.path.lexists(os.path.join(cred_dir or "", CREDENTIAL_NAME))
@@ -61,7 +62,7 @@ def check_key(config: Config, environ: Mapping[str, str]) -> int:
         )
         return EXIT_OK
     try:
-        load_api_key(config.vast, environ)
+        bootstrap.api_key(config, environ)
     except SecretError as exc:
         print(f"key refused (as `run` would refuse it): {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -41,7 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--once", action="store_true", help="one full cycle (telemetry, reconcile, cleanup, earnings), then exit"
     )
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-level", default=None, choices=["debug", "info", "warning", "error"],
+                        help="log detail on stderr (default info); also `hostagent --log-level LEVEL run`")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from hostagent.runtime.sdnotify import Notifier, watchdog_interval_s  # noqa: PLC0415
     from hostagent.runtime.service import Service, reloader  # noqa: PLC0415
 
-    configure_logging(level=args.log_level)
+    configure_logging(level=args.log_level or "info")
     install_excepthook()
     notifier = Notifier.from_environ()
     try:

@@ -86,6 +86,19 @@ def test_a_health_unlist_is_journaled_as_an_unlist_decision_naming_the_cause(tmp
     assert unlists == ["unlist: health: GPU 2 lost; 7 GPUs present, 8 expected; 1 change(s)"], decisions
 
 
+def test_in_observe_mode_the_status_says_the_plan_would_list_and_nothing_is_sent(tmp_path: Path) -> None:
+    """An unlisted machine the plan would list reads "the plan would list it; observe mode sends nothing"."""
+    with world(tmp_path, mode="observe") as w:
+        service = Service(w.build().agent(), w.clock, simulated_time=True)
+        service.run(max_cycles=2)
+        stored = service.agent.store.load_status()
+        assert not w.machine.listed
+    assert stored is not None
+    why = stored[0]["listing"]["why"]
+    assert why.startswith("not listed: the plan would list it; observe mode sends nothing")
+    assert "(the plan lists it)" not in why
+
+
 def test_a_reload_with_an_invalid_config_keeps_the_old_one(tmp_path: Path) -> None:
     with world(tmp_path, mode="observe") as w:
         parts = w.build()
