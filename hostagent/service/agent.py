@@ -279,7 +279,8 @@ class Agent:
         desired = plan.desired
         unlist = next((a for a in plan.actions if isinstance(a, UnlistMachine)), None)
         if desired.listed:
-            what = f"list at {desired.price_usd_per_gpu_hour} $/GPU/h"
+            price = desired.price_usd_per_gpu_hour
+            what = f"list at ${_price(price)}/GPU/h" if price is not None else "list (price kept)"
         elif unlist is not None:  # an unlist is journaled as one, with its cause: "unlist: health: GPU 3 lost"
             what = f"unlist: {unlist.cause}: {_unlist_detail(unlist.reason)}"
         else:
@@ -382,3 +383,9 @@ def _unlist_detail(reason: str) -> str:
     for prefix in ("unlist, a health check fails: ", "unlisted for maintenance: "):
         reason = reason.removeprefix(prefix)
     return reason.removesuffix(" (rentals continue)")
+
+
+def _price(usd: float) -> str:
+    """2.00, 2.061, 1.8549: cents at least, and every digit the price has up to 4 decimals (as the timeline)."""
+    text = f"{usd:.4f}".rstrip("0")
+    return text if len(text.partition(".")[2]) >= 2 else f"{usd:.2f}"

@@ -82,6 +82,7 @@ def test_a_health_unlist_is_journaled_as_an_unlist_decision_naming_the_cause(tmp
         w.set_gpu(2, health='"lost"')
         service.run(max_cycles=3)
         decisions = [e.what for e in service.agent.store.journal_entries(kind="decision")]
+    assert decisions[0] == "list at $2.00/GPU/h; 1 change(s)"  # the price as the rest of the output writes it
     unlists = [what for what in decisions if what.startswith("unlist")]
     assert unlists == ["unlist: health: GPU 2 lost; 7 GPUs present, 8 expected; 1 change(s)"], decisions
 
