@@ -59,11 +59,12 @@ class _Write:
     def describe(self) -> str:
         """One line for people: `set_min_bid machine 4242 (price_usd_per_gpu_hour=1.2)`; an epoch-second argument
         (end_date, start_epoch_s) reads as a UTC date, `end_date=2026-12-06 01:00 UTC`, not 1796518800.0."""
-        args = ", ".join(f"{k}={_shown(k, v)}" for k, v in self.params())
+        args = ", ".join(f"{k}={shown_value(k, v)}" for k, v in self.params())
         return f"{self.kind.value} machine {self.machine_id}" + (f" ({args})" if args else "")
 
 
-def _shown(name: str, value: object) -> object:
+def shown_value(name: str, value: object) -> object:
+    """An action's argument as a person reads it: epoch seconds (end_date, start_epoch_s) as a UTC date."""
     if name in _EPOCH_PARAMS and isinstance(value, (int, float)) and math.isfinite(value):
         return f"{datetime.fromtimestamp(value, tz=timezone.utc):%Y-%m-%d %H:%M} UTC"
     return value
