@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.server
 import socket
+import threading
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Gauge
@@ -19,16 +21,32 @@ def _config_on(tmp_path: Path, address: str) -> Path:
 
 
 def test_a_port_held_by_another_process_fails_with_the_fix(tmp_path: Path) -> None:
-    """A listening socket that is not hostagent's on metrics.address is a failure naming exit 73 and the fix."""
-    with socket.socket() as other:
-        other.bind(("127.0.0.1", 0))
-        other.listen()
-        address = f"127.0.0.1:{other.getsockname()[1]}"
-        check = check_metrics(load_config(_config_on(tmp_path, address), environ={}))
+    """Another web service (not hostagent's series) on metrics.address is a failure naming exit 73 and the fix."""
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), _OtherService) as other:
+        thread = threading.Thread(target=other.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        thread.start()
+        address = f"127.0.0.1:{other.server_address[1]}"
+        try:
+            check = check_metrics(load_config(_config_on(tmp_path, address), environ={}))
+        finally:
+            other.shutdown()
+            thread.join()
     assert check.status == FAIL
     assert f"{address} cannot be bound" in check.detail
     assert "run` would exit 73" in check.detail
     assert "ss -ltnp" in (check.fix or "")
+
+
+class _OtherService(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"some other service\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
 
 
 def test_a_port_held_by_the_running_agent_is_ok(tmp_path: Path) -> None:
