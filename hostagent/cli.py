@@ -4,14 +4,18 @@ Commands are imported only when chosen, so `hostagent status` never pays for NVM
 A command module provides `add_arguments(parser)` and `run(args) -> int`, and imports anything
 heavy inside `run`.
 
-Exit codes: 0 success; 1 failure; 2 usage error; 77 this user may not read or write the state store
-(EX_NOPERM: one line saying to run the command with sudo, never a traceback); 78 invalid config or
-unsafe key file (EX_CONFIG, which systemd's RestartPreventExitStatus=78 treats as "do not restart").
+`hostagent` alone prints the commands on stderr and exits 2 (a usage error: it names no command).
+Exit codes: 0 success; 1 failure; 2 usage error; 67-69 `run --once` met a refused key, no machine, Vast
+unavailable (see hostagent.commands); 73 `run` cannot bind metrics.address (EX_CANTCREAT, not restarted); 77
+this user may not read or write the state store (EX_NOPERM: one line saying to run the command with sudo, never a
+traceback); 78 invalid config or unsafe key file (EX_CONFIG, which systemd's RestartPreventExitStatus=78 treats as
+"do not restart").
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import grp
 import importlib
 import os
@@ -32,32 +36,52 @@ from hostagent.commands import (
     EXIT_USAGE,
 )
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
 __all__ = ["COMMANDS", "EXIT_CONFIG", "EXIT_FAILURE", "EXIT_NOPERM", "EXIT_OK", "EXIT_USAGE", "main"]
 
 
 def _top_parser() -> argparse.ArgumentParser:
+    width = max(map(len, COMMANDS)) + 1
     parser = argparse.ArgumentParser(
         prog="hostagent",
         description="Keeps a Vast.ai host's listing right.",
-        epilog="commands:\n" + "\n".join(f"  {name:<13} {text}" for name, text in COMMANDS.items()),
+        epilog="commands:\n" + "\n".join(f"  {name:<{width}} {text}" for name, text in COMMANDS.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", metavar="PATH", help="config file (default /etc/hostagent/config.toml)")
-    parser.add_argument("--version", action="version", version=f"hostagent {__version__}")
-    parser.add_argument("command", choices=sorted(COMMANDS), metavar="COMMAND")
+    parser.add_argument(
+        "--log-level", choices=LOG_LEVELS, metavar="LEVEL",
+        help="how much the command logs on stderr: debug, info, warning or error (default: info for `run`, "
+             "warning or error for the others, whose output is on stdout)",
+    )
+    parser.add_argument("-V", "--version", action="version", version=f"hostagent {__version__}")
+    parser.add_argument("command", choices=sorted(COMMANDS), metavar="COMMAND",
+                        help="one of the commands below; `hostagent COMMAND --help` for its options")
     parser.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
+    if not words:  # a usage error (exit 2), but with the list of commands rather than argparse's one line
+        _top_parser().print_help(sys.stderr)
+        return EXIT_USAGE
     top = _top_parser().parse_args(words)
     module = importlib.import_module("hostagent.commands." + top.command.replace("-", "_"))
     sub = argparse.ArgumentParser(prog=f"hostagent {top.command}", description=COMMANDS[top.command])
     sub.add_argument("--config", dest="sub_config", metavar="PATH", help=argparse.SUPPRESS)
     module.add_arguments(sub)
+    # Also after the command, as --config is; `run` documents its own --log-level (the conflict is that).
+    with contextlib.suppress(argparse.ArgumentError):
+        sub.add_argument("--log-level", choices=LOG_LEVELS, default=None, help=argparse.SUPPRESS)
     args = sub.parse_args(top.args)
     args.config = args.sub_config or top.config
+    args.log_level = args.log_level or top.log_level
+    if args.log_level is not None:
+        from hostagent.runtime.logs import override_level  # noqa: PLC0415  (structlog: only when asked for)
+
+        override_level(args.log_level)
     try:
         code: int = module.run(args)
     except KeyboardInterrupt:

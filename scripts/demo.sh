@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# All set-up, then the demo. Needs only python3 (3.10+) and PyPI.
+# All set-up, then the demo. Needs only python3 (3.10+) and PyPI. The first run installs into .venv (with
+# progress); later runs skip pip when pyproject.toml is unchanged. Usage: scripts/demo.sh [--reinstall] [demo
+# options, e.g. --days 2]. The demo ends with the exact next commands ("Next:").
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-    "$PY" -m venv .venv
-fi
-# pip's own chatter goes to a log, shown only when the install fails.
-install() { .venv/bin/python -m pip install --quiet "$@" > .venv/install.log 2>&1 || { cat .venv/install.log; exit 1; }; }
-install --upgrade pip
-install -e .
-exec .venv/bin/hostagent --config config/demo.toml demo "$@"
+. scripts/venv.sh
+reinstall=0
+args=()
+for arg in "$@"; do
+    if [ "$arg" = --reinstall ]; then reinstall=1; else args+=("$arg"); fi
+done
+ensure_venv "" "$reinstall"
+exec .venv/bin/hostagent --config config/demo.toml demo ${args[@]+"${args[@]}"}

@@ -19,6 +19,7 @@ EXIT_CHANGES_PENDING = 2  # changes pending: `plan --detailed-exitcode` only, as
 EXIT_KEY_REFUSED = 67  # EX_NOUSER: Vast refused the API key (77 is the state store's)
 EXIT_NO_MACHINE = 68  # EX_NOHOST: no machine (or several) with this hostname, or not the recorded one
 EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: Vast unreachable, 5xx or rate-limited after the retries
+EXIT_METRICS_ADDRESS = 73  # EX_CANTCREAT: `run` cannot bind metrics.address (taken, or not this host's)
 EXIT_NOPERM = 77  # EX_NOPERM: this user may not read or write the state store (one line names the sudo command)
 EXIT_CONFIG = 78  # EX_CONFIG: invalid config or unsafe API key file (systemd does not restart on it)
 
@@ -38,10 +39,10 @@ COMMANDS: dict[str, str] = {
     "resume": "end the pause",
     "notify-test": "send one test message to each notification destination (or --destination NAME)",
     "forget-machine": "forget the recorded machine and its identity (after a real hostname or GPU change)",
-    "check-config": "validate the config; exit 0 when valid, 78 otherwise",
+    "check-config": "validate the config and the API key file as `run` will; exit 0 when valid, 78 otherwise",
     "emulator": "serve the Vast host API emulator on loopback (try hostagent without a Vast account)",
     "demo": "a few simulated days of the real agent against the emulator and fake GPUs",
-    "completion": "print a bash completion script (hostagent completion bash)",
+    "completion": "print a completion script: hostagent completion bash|zsh|fish",
 }
 
 

@@ -16,7 +16,9 @@ from pathlib import Path
 
 from hostagent.commands import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "demo.toml"
+# Package data, so an installed (not editable) hostagent runs the demo too; config/demo.toml and
+# config/fake-gpus.toml are the repository's copies, kept equal by tests/unit/test_demo_package_data.py.
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "data" / "demo.toml"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,11 +52,21 @@ def run(args: argparse.Namespace) -> int:
     print("\n$ hostagent status   (at the end of the simulated time)\n")
     print(_status(sim.config, state_dir, now))
     if config_copy is not None:
-        print(f"\nThe demo's state is kept in {state_dir}. Try:\n"
-              f"  hostagent --config {config_copy} status\n"
-              f"  hostagent --config {config_copy} journal\n"
-              f"  hostagent --config {config_copy} earnings")
+        print(f"\nThe demo's state is kept in {state_dir}.")
+        print(next_steps([f"--config {config_copy} {command}" for command in ("status", "journal", "earnings")]))
     return EXIT_OK
+
+
+def next_steps(arguments: list[str]) -> str:
+    """The "Next:" block: each command with the absolute path of this hostagent, which need not be on the PATH
+    (a venv that was never activated), then how to activate that venv. scripts/*.sh print the same form."""
+    bin_dir = Path(sys.executable).parent  # the venv's bin/, unresolved: a venv's python is a symlink
+    program = bin_dir / "hostagent"
+    shown = str(program) if program.is_file() else f"{sys.executable} -m hostagent"
+    lines = ["Next:", *(f"  {shown} {words}" for words in arguments)]
+    if (bin_dir / "activate").is_file():
+        lines.append(f"Or put hostagent on the PATH first: source {bin_dir / 'activate'}")
+    return "\n".join(lines)
 
 
 def _status(config: object, state_dir: Path, now: object) -> str:

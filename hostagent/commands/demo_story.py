@@ -143,7 +143,8 @@ def run_demo(config: Config, workdir: Path, *, days: int, seed: int, out: TextIO
     timeline = Timeline(out, config.pricing.timezone)
     end = start + timedelta(days=days)
     changes = [c for c in world_changes(start) if c.at < end]
-    print(f"hostagent demo: {days} simulated days of the real agent against the Vast emulator and 8 fake H100s "
+    print(f"hostagent demo: {days} simulated day{'s' if days != 1 else ''} of the real agent against the Vast "
+          "emulator and 8 fake H100s "
           f"(telemetry every {config.agent.tick_s:g} s, reconcile every {config.agent.reconcile_s:g} s, "
           f"simulated time; times in {config.pricing.timezone})", file=out)
     while sim.now < end:

@@ -1,9 +1,9 @@
 """The checks behind `hostagent doctor`: each returns `Check(name, status, detail, fix)`.
 
-Every check is read-only: NVML and GPU count, device access, config, key file, API reachability and
-the key's scopes (one read call per scope), the state directory, the metrics endpoint kept on loopback,
-and the clock against Vast's HTTP `Date` header. A check that cannot run because an earlier one failed says
-so instead of guessing.
+Every check is read-only: NVML and GPU count, device access, config, key file, API reachability and the key's
+scopes (one read call per scope), the state directory, the metrics endpoint kept on loopback and free (or held by
+the running agent), and the clock against Vast's HTTP `Date` header. A check that cannot run because an earlier
+one failed says so instead of guessing.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from hostagent.errors import (
 )
 from hostagent.hardware.nvml_fields import DEVICE_ACCESS_HINT
 from hostagent.ports import Marketplace
+from hostagent.runtime.metrics_server import bind_error, serves_hostagent
 from hostagent.service.apigate import ApiDeferred, ApiGate
 from hostagent.service.identity import IdentityGuard, IdentityStore, forget_hint
 from hostagent.service.machines import NoState, find_machine, known_machine_id
@@ -270,7 +271,12 @@ def check_metrics(config: Config) -> Check:
     if exposure is not None:
         problem, _, fix = exposure.partition(": ")
         return Check("metrics", FAIL, f"metrics.address {problem}", fix)
-    return Check("metrics", OK, f"{config.metrics.address} (loopback only)")
+    address = config.metrics.address
+    taken = bind_error(address)
+    if taken is not None and not serves_hostagent(address):  # the running agent's own endpoint is fine
+        return Check("metrics", FAIL, f"{address} cannot be bound ({taken.strerror}): `run` would exit 73",
+                     "stop the process holding it (`ss -ltnp` names it) or set another [metrics] address")
+    return Check("metrics", OK, f"{address} (loopback only{', served by the running agent' if taken else ''})")
 
 
 def check_clock(api_url: str, transport: Transport | None = None) -> Check:

@@ -103,7 +103,9 @@ def _say(line: str) -> None:
 
 
 def action_line(action: Action) -> str:
-    args = ", ".join(f"{k}={v}" for k, v in action.params())
+    from hostagent.core.actions import shown_value  # noqa: PLC0415  (the core is imported only when planning)
+
+    args = ", ".join(f"{k}={shown_value(k, v)}" for k, v in action.params())  # epoch seconds as dates
     return f"{action.kind.value}({args})" if args else action.kind.value
 
 

@@ -84,8 +84,10 @@ def _head(view: StatusView) -> list[str]:
         api_text = f"blocked: {api['blocked'] or api['problem']}"
     else:
         api_text = f"ok · last ok {when(api['last_ok_at'])}"
-    if api["last_error"]:
-        api_text += f" · last error: {api['last_error']}"
+    err = api["last_error"]
+    if err:  # one readable clause, never the dict's repr
+        status = f"HTTP {err['status']}, " if err["status"] is not None else ""
+        api_text += f" · last error {when(err['at'])}: {err['operation']}: {status}{err['message']}"
     lines = [
         f"{machine} · {doc['mode']} mode",
         f"agent     {running} · {tick}",
@@ -127,8 +129,10 @@ def _listing(doc: StatusDoc) -> list[str]:
         if r["step"].split(".")[0] in PRICE_STEPS and r["text"] != "off"
     )
     set_by = f" (set by {li['rule']})" if li["rule"] else ""
+    # "NOT LISTED at n/a" read as a price; a machine not listed has no price on offer, so none is shown.
+    at = f" at {usd(li['price_usd_per_gpu_hour'], '/GPU/h')}" if li["price_usd_per_gpu_hour"] is not None else ""
     lines = [
-        f"listing   {state} at {usd(li['price_usd_per_gpu_hour'], '/GPU/h')} · target "
+        f"listing   {state}{at} · target "
         f"{usd(li['target_price_usd_per_gpu_hour'])} → publish {usd(li['desired_price_usd_per_gpu_hour'])}"
         f"{set_by} · min bid {usd(li['min_bid_usd_per_gpu_hour'])} · offer ends {when(li['end_date'])}",
         f"          why: {li['why']}",
@@ -170,6 +174,12 @@ def _value(v: object, fmt: str) -> str:
     return format(v, fmt) if isinstance(v, (int, float)) else "–"
 
 
+def _cell(v: object, width: int, fmt: str, unit: str = "") -> str:
+    """`v` with its unit in `width` columns, or "–" in the same columns (a lost GPU's row stays aligned)."""
+    text = format(v, fmt) + unit if isinstance(v, (int, float)) else "–"
+    return text.rjust(width)
+
+
 def _health(doc: StatusDoc) -> list[str]:
     h = doc["health"]
     gpus = h["gpus"]
@@ -182,12 +192,13 @@ def _health(doc: StatusDoc) -> list[str]:
     lines.append("          GPU health   temp   util   power   memory used        ECC  note")
     for g in gpus:
         mem = f"{_value(g['memory_used_mib'], '.0f')}/{_value(g['memory_total_mib'], '.0f')} MiB"
+        mem = mem if g["memory_total_mib"] is not None else "–"
         hot = f"hot since {when(g['hot_since'])}" if g["hot_since"] else ""
         note = g["error"] or ("stale" if g["stale"] else "") or hot
         lines.append(
-            f"          {g['index']:>3} {g['health']:<7} {_value(g['temperature_c'], '>3.0f')}°C "
-            f"{_value(g['utilization_pct'], '>4.0f')}% {_value(g['power_w'], '>5.0f')} W  {mem:<18} "
-            f"{_value(g['ecc_uncorrected_volatile'], '>3d')}  {note}"
+            f"          {g['index']:>3} {g['health']:<7} {_cell(g['temperature_c'], 5, '.0f', '°C')} "
+            f"{_cell(g['utilization_pct'], 5, '.0f', '%')} {_cell(g['power_w'], 7, '.0f', ' W')}  {mem:<18} "
+            f"{_cell(g['ecc_uncorrected_volatile'], 3, 'd')}  {note}".rstrip()
         )
     for d in doc["disks"]:
         if d["error"]:

@@ -6,8 +6,11 @@ Vast unreachable or failing after the retries (in any call of the cycle). 1 when
 directory or the state / hardware cannot be opened; 77 (EX_NOPERM) when this user may not write the state store
 (a read-only state.db, directory or file system: refused before anything runs, as it would store nothing);
 78 (EX_CONFIG) on an invalid config or an unsafe key file, which systemd's RestartPreventExitStatus=78
-leaves stopped instead of restarting in a loop. The long-running `run` never exits 67-69: it keeps telemetry
-going and tries Vast again (a refused key is fixed by a new key and a reload, without a restart).
+leaves stopped instead of restarting in a loop. 73 (EX_CANTCREAT) when the service cannot bind metrics.address (the
+port is taken, or the address is not this host's): before READY, so systemd records a failed start, and
+RestartPreventExitStatus=73 keeps it from retrying every 10 s until someone frees the port. The long-running
+`run` never exits 67-69: it keeps telemetry going and tries Vast again (a refused key is fixed by a new key and a
+reload, without a restart).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from hostagent.commands import (
     EXIT_CONFIG,
     EXIT_FAILURE,
     EXIT_KEY_REFUSED,
+    EXIT_METRICS_ADDRESS,
     EXIT_NO_MACHINE,
     EXIT_NOPERM,
     EXIT_OK,
@@ -29,6 +33,7 @@ from hostagent.commands import (
 
 if TYPE_CHECKING:
     from hostagent.runtime.metrics import Metrics, MetricsServer
+    from hostagent.runtime.service import Service
     from hostagent.service.agent import Agent
 
 
@@ -36,7 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--once", action="store_true", help="one full cycle (telemetry, reconcile, cleanup, earnings), then exit"
     )
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-level", default=None, choices=["debug", "info", "warning", "error"],
+                        help="log detail on stderr (default info); also `hostagent --log-level LEVEL run`")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from hostagent.runtime.sdnotify import Notifier, watchdog_interval_s  # noqa: PLC0415
     from hostagent.runtime.service import Service, reloader  # noqa: PLC0415
 
-    configure_logging(level=args.log_level)
+    configure_logging(level=args.log_level or "info")
     install_excepthook()
     notifier = Notifier.from_environ()
     try:
@@ -81,12 +87,7 @@ def run(args: argparse.Namespace) -> int:
             service.run_once()
             return cycle_exit_code(service.agent)
         service.install_signal_handlers()
-        server = _serve_metrics(parts.metrics, config.metrics.address)
-        try:
-            return service.run()
-        finally:
-            if server is not None:
-                server.stop()
+        return _serve(service, parts.metrics, config.metrics.address)
     finally:
         parts.close()
 
@@ -135,8 +136,33 @@ def _problems(title: str, problems: list[str]) -> None:
         print(f"  {problem}", file=sys.stderr)
 
 
+def _serve(service: Service, metrics: Metrics | None, address: str) -> int:
+    """The long-running service with its metrics endpoint; 73 before READY when the endpoint cannot be bound."""
+    try:
+        server = _serve_metrics(metrics, address)
+    except OSError as exc:  # before READY: systemd sees a failed start, and 73 is not restarted in a loop
+        _problems("not started", [metrics_bind_problem(address, exc)])
+        service.notifier.status(f"not started: metrics.address {address} cannot be bound")
+        return EXIT_METRICS_ADDRESS
+    try:
+        return service.run()
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def metrics_bind_problem(address: str, exc: OSError) -> str:
+    """One line: which address could not be bound, why, and the fix."""
+    return (
+        f"metrics.address {address} cannot be bound ({exc.strerror or exc}): another process holds the port, or "
+        "the address is not this host's; stop that process (`ss -ltnp` names it) or set another [metrics] address "
+        "(or enabled = false), then start again"
+    )
+
+
 def _serve_metrics(metrics: Metrics | None, address: str) -> MetricsServer | None:
-    """The Prometheus endpoint, or None: a busy port or a bad address costs the metrics, never the agent."""
+    """The Prometheus endpoint, or None when metrics are off. Raises OSError when the address cannot be bound:
+    an agent whose configured endpoint is silently missing would look dead to every alert built on it."""
     import structlog  # noqa: PLC0415
 
     from hostagent.config.network import metrics_exposure  # noqa: PLC0415
@@ -147,8 +173,4 @@ def _serve_metrics(metrics: Metrics | None, address: str) -> MetricsServer | Non
     exposure = metrics_exposure(address)
     if exposure is not None:  # served anyway (no secret on the page), but never silently
         log.warning("metrics_exposed", address=address, fix=exposure.partition(": ")[2])
-    try:
-        return metrics.serve(address)
-    except (OSError, ValueError) as exc:
-        log.error("metrics_server_failed", address=address, error=str(exc))
-        return None
+    return metrics.serve(address)  # a ValueError cannot come: config validation parsed the address

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import ClassVar, Union
 
 from hostagent.core.model import ActionKind, DesiredListing
@@ -56,9 +57,20 @@ class _Write:
         return f"{self.kind.value}:{self.machine_id}:{args}"
 
     def describe(self) -> str:
-        """One line for people: `set_min_bid machine 4242 (price_usd_per_gpu_hour=1.2)`."""
-        args = ", ".join(f"{k}={v}" for k, v in self.params())
+        """One line for people: `set_min_bid machine 4242 (price_usd_per_gpu_hour=1.2)`; an epoch-second argument
+        (end_date, start_epoch_s) reads as a UTC date, `end_date=2026-12-06 01:00 UTC`, not 1796518800.0."""
+        args = ", ".join(f"{k}={shown_value(k, v)}" for k, v in self.params())
         return f"{self.kind.value} machine {self.machine_id}" + (f" ({args})" if args else "")
+
+
+def shown_value(name: str, value: object) -> object:
+    """An action's argument as a person reads it: epoch seconds (end_date, start_epoch_s) as a UTC date."""
+    if name in _EPOCH_PARAMS and isinstance(value, (int, float)) and math.isfinite(value):
+        return f"{datetime.fromtimestamp(value, tz=timezone.utc):%Y-%m-%d %H:%M} UTC"
+    return value
+
+
+_EPOCH_PARAMS = frozenset({"end_date", "start_epoch_s"})
 
 
 @dataclass(frozen=True, slots=True)

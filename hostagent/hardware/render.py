@@ -7,6 +7,7 @@ The JSON object (`snapshot_json`) is documented in docs/hardware.md: every `GpuR
 from __future__ import annotations
 
 import dataclasses
+from datetime import timezone
 from typing import Any
 
 from hostagent.core.model import DiskReading, GpuReading, HostSnapshot
@@ -48,7 +49,7 @@ _COLUMNS = (
     ("PCIe", 9),
     ("PROCS", 5),
     ("REASONS", 7),
-    ("XIDS", 0),
+    ("XIDS / ERROR", 0),  # a GPU's read error (lost, unreadable) goes here, after its XIDs
 )
 
 
@@ -63,7 +64,8 @@ def table(snapshot: HostSnapshot) -> str:
     lines += [_disk_line(disk) for disk in snapshot.disks]
     lines.append("")
     state = "ok" if snapshot.backend_ok else "NOT OK"
-    lines.append(f"backend {snapshot.backend}: {state}, taken {snapshot.taken_at.isoformat(timespec='seconds')}")
+    taken = snapshot.taken_at.astimezone(timezone.utc)
+    lines.append(f"backend {snapshot.backend}: {state}, taken {taken:%Y-%m-%d %H:%M:%S} UTC")
     if snapshot.hint:
         lines.append(f"hint: {snapshot.hint}")
     return "\n".join(lines)

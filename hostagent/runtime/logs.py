@@ -30,6 +30,17 @@ _LEVELS = {
     "error": logging.ERROR,
     "critical": logging.CRITICAL,
 }
+# `hostagent --log-level LEVEL`: the operator's choice, which every later configure_logging() call keeps
+# (each command otherwise picks its own default: info for `run`, warning or error for the others).
+_level_override: str | None = None
+
+
+def override_level(level: str) -> None:
+    """Make `level` the level of every configure_logging() call from now on, and apply it at once."""
+    global _level_override  # noqa: PLW0603 -- one process-wide choice, made once by the CLI
+    _level_override = None
+    configure_logging(level=level)
+    _level_override = level
 
 
 def _shared_processors() -> list[Processor]:
@@ -60,6 +71,7 @@ def configure_logging(
     out = stream if stream is not None else sys.stderr
     if json is None:
         json = not _isatty(out)
+    level = _level_override or level
     numeric_level = _LEVELS.get(level.lower())
     if numeric_level is None:
         raise ValueError(f"unknown log level {level!r}; one of {', '.join(_LEVELS)}")

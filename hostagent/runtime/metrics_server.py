@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import urllib.request
 from types import TracebackType
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -86,3 +87,31 @@ def serve(address: str, registry: CollectorRegistry) -> MetricsServer:
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         """Drop access logs."""
+
+
+def bind_error(address: str) -> OSError | None:
+    """The error `serve(address)` would meet binding now (a taken port, an address not this host's), or None.
+
+    Binds with SO_REUSEADDR as the server does, so a port left in TIME_WAIT does not read as taken.
+    """
+    host, port = parse_address(address)
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return exc
+    return None
+
+
+def serves_hostagent(address: str, timeout_s: float = 2.0) -> bool:
+    """True when `address` answers /metrics with hostagent's own series (the running agent holds the port)."""
+    host, port = parse_address(address)
+    url = f"http://{f'[{host}]' if ':' in host else host}:{port}/metrics"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as reply:
+            page: bytes = reply.read(1 << 20)
+    except (OSError, ValueError):  # refused, timed out, not HTTP: not ours
+        return False
+    return b"hostagent_" in page

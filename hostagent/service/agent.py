@@ -341,9 +341,15 @@ class Agent:
 
     def _journal_decision(self, now: datetime, plan: Plan) -> None:
         desired = plan.desired
-        what = (
-            f"list at {desired.price_usd_per_gpu_hour} $/GPU/h" if desired.listed else "keep unlisted"
-        ) + f"; {len(plan.actions)} change(s)"
+        unlist = next((a for a in plan.actions if isinstance(a, UnlistMachine)), None)
+        if desired.listed:
+            price = desired.price_usd_per_gpu_hour
+            what = f"list at ${_price(price)}/GPU/h" if price is not None else "list (price kept)"
+        elif unlist is not None:  # an unlist is journaled as one, with its cause: "unlist: health: GPU 3 lost"
+            what = f"unlist: {unlist.cause}: {_unlist_detail(unlist.reason)}"
+        else:
+            what = "keep unlisted"
+        what += f"; {len(plan.actions)} change(s)"
         why = "; ".join(f"{r.step}: {r.text}" for r in plan.reasons)
         self._store_call(
             "journal", lambda: self.store.journal(now, "decision", what, why, result=self.config.agent.mode)
@@ -449,3 +455,16 @@ class Agent:
             fn()
         except StateError as exc:
             log.error("state_store_failed", step=what, error=str(exc))
+
+
+def _unlist_detail(reason: str) -> str:
+    """The plan's listing sentence without what the journal line says already ("unlist", "rentals continue")."""
+    for prefix in ("unlist, a health check fails: ", "unlisted for maintenance: "):
+        reason = reason.removeprefix(prefix)
+    return reason.removesuffix(" (rentals continue)")
+
+
+def _price(usd: float) -> str:
+    """2.00, 2.061, 1.8549: cents at least, and every digit the price has up to 4 decimals (as the timeline)."""
+    text = f"{usd:.4f}".rstrip("0")
+    return text if len(text.partition(".")[2]) >= 2 else f"{usd:.2f}"

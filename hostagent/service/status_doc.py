@@ -95,7 +95,7 @@ def _iso(value: datetime | float | None) -> str | None:
     return None if value is None else _at(value)
 
 
-def _listing(machine: MachineState | None, plan: Plan | None, health_ok: bool | None) -> Listing:
+def _listing(machine: MachineState | None, plan: Plan | None, health_ok: bool | None, mode: str) -> Listing:
     reasons: list[Reason] = [{"step": r.step, "text": r.text} for r in plan.reasons] if plan else []
     desired = plan.desired if plan else None
     if machine is None:
@@ -107,6 +107,8 @@ def _listing(machine: MachineState | None, plan: Plan | None, health_ok: bool | 
         # owner's hold does ("owner.hold").
         why = next((r.text for r in plan.reasons if r.step in ("listing", "owner.hold")), "") if plan else ""
         why = why or ("unhealthy" if health_ok is False else "the plan keeps it unlisted")
+    elif mode == "observe":  # nothing will be sent: "the plan lists it" would promise a listing that never comes
+        why = "not listed: the plan would list it; observe mode sends nothing (agent.mode = \"enforce\" does)"
     else:
         why = "not listed yet (the plan lists it)"
     return {
@@ -225,7 +227,7 @@ def build(
             "id": machine.id, "hostname": machine.hostname, "gpu_name": machine.gpu_name,
             "num_gpus": machine.num_gpus,
         },
-        "listing": _listing(machine, plan, health_ok),
+        "listing": _listing(machine, plan, health_ok, config.agent.mode),
         "contracts": {
             "running": machine.current_rentals_running if machine else None,
             "on_demand": machine.current_rentals_on_demand if machine else None,

@@ -74,6 +74,32 @@ def test_health_turning_bad_makes_the_reconcile_due_at_once(tmp_path: Path) -> N
         assert "lost" in unlist.why
 
 
+def test_a_health_unlist_is_journaled_as_an_unlist_decision_naming_the_cause(tmp_path: Path) -> None:
+    """The decision row of a health unlist reads "unlist: health: GPU 2 lost; …", not "keep unlisted"."""
+    with world(tmp_path) as w:
+        service = Service(w.build().agent(), w.clock, max_sleep_s=30.0, simulated_time=True)
+        service.run(max_cycles=3)
+        w.set_gpu(2, health='"lost"')
+        service.run(max_cycles=3)
+        decisions = [e.what for e in service.agent.store.journal_entries(kind="decision")]
+    assert decisions[0] == "list at $2.00/GPU/h; 1 change(s)"  # the price as the rest of the output writes it
+    unlists = [what for what in decisions if what.startswith("unlist")]
+    assert unlists == ["unlist: health: GPU 2 lost; 7 GPUs present, 8 expected; 1 change(s)"], decisions
+
+
+def test_in_observe_mode_the_status_says_the_plan_would_list_and_nothing_is_sent(tmp_path: Path) -> None:
+    """An unlisted machine the plan would list reads "the plan would list it; observe mode sends nothing"."""
+    with world(tmp_path, mode="observe") as w:
+        service = Service(w.build().agent(), w.clock, simulated_time=True)
+        service.run(max_cycles=2)
+        stored = service.agent.store.load_status()
+        assert not w.machine.listed
+    assert stored is not None
+    why = stored[0]["listing"]["why"]
+    assert why.startswith("not listed: the plan would list it; observe mode sends nothing")
+    assert "(the plan lists it)" not in why
+
+
 def test_a_reload_with_an_invalid_config_keeps_the_old_one(tmp_path: Path) -> None:
     with world(tmp_path, mode="observe") as w:
         parts = w.build()

@@ -233,3 +233,35 @@ def test_the_running_service_serves_a_metrics_page_that_prometheus_can_parse(tmp
     (price,) = [s for s in samples if s.name == "hostagent_price_usd_per_gpu_hour"]
     assert 1.0 <= price.value <= 4.0  # inside the config's guard rails for H100 SXM
     assert any(s.name == "hostagent_actions_total" and s.value >= 1 for s in samples)
+
+
+def test_a_taken_metrics_port_fails_the_start_before_ready_with_exit_73_naming_the_address(
+    tmp_path: Path, emu: Emulator
+) -> None:
+    """`run` whose metrics.address another process holds exits 73 before READY=1, naming the address and the fix."""
+    config = _config(tmp_path, emu)
+    sock_dir = Path(tempfile.mkdtemp(prefix="ha-"))  # AF_UNIX paths must stay short
+    with socket.socket() as holder, socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        address = f"127.0.0.1:{holder.getsockname()[1]}"
+        config.write_text(config.read_text().replace(
+            "[metrics]\nenabled = false", f'[metrics]\nenabled = true\naddress = "{address}"'))
+        notify.bind(str(sock_dir / "notify"))
+        done = subprocess.run(
+            [sys.executable, "-m", "hostagent", "--config", str(config), "run"],
+            env=_env(emu, NOTIFY_SOCKET=str(sock_dir / "notify")), capture_output=True, text=True,
+            timeout=WAIT_S, check=False,
+        )
+        notify.setblocking(False)
+        messages = []
+        while True:
+            try:
+                messages.append(notify.recv(4096).decode())
+            except BlockingIOError:
+                break
+    shutil.rmtree(sock_dir)
+    assert done.returncode == 73
+    assert f"metrics.address {address} cannot be bound" in done.stderr
+    assert "set another [metrics] address" in done.stderr
+    assert not any("READY=1" in message for message in messages)

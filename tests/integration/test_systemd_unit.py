@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from hostagent.cli import COMMANDS, EXIT_CONFIG, EXIT_NOPERM
+from hostagent.commands import EXIT_METRICS_ADDRESS
 
 UNIT = Path(__file__).resolve().parents[2] / "systemd" / "hostagent.service"
 INSTALLED_BIN = "/opt/hostagent/bin/hostagent"
@@ -52,11 +53,12 @@ def test_the_agent_speaks_notify_and_is_watched(unit: dict[str, list[str]]) -> N
     assert "PYTHONFAULTHANDLER=1" in unit["Service.Environment"]
 
 
-def test_it_restarts_after_any_crash_but_not_on_a_bad_config_or_a_state_store_it_may_not_write(
+def test_it_restarts_after_any_crash_but_not_on_a_bad_config_a_state_store_it_may_not_write_or_a_taken_port(
     unit: dict[str, list[str]],
 ) -> None:
+    """Restart=always, except on the exit codes that restarting cannot fix (73, 77, 78)."""
     assert unit["Service.Restart"] == ["always"]
-    assert unit["Service.RestartPreventExitStatus"] == [f"{EXIT_NOPERM} {EXIT_CONFIG}"]
+    assert unit["Service.RestartPreventExitStatus"] == [f"{EXIT_METRICS_ADDRESS} {EXIT_NOPERM} {EXIT_CONFIG}"]
 
 
 def test_it_runs_the_agent_and_reloads_only_after_checking_the_config(unit: dict[str, list[str]]) -> None:

@@ -107,3 +107,25 @@ def test_a_request_that_cannot_be_read_is_a_clear_error(kind: str, request_json:
     """Bad stored input names the kind and the field; it never becomes a write with a guessed value."""
     with pytest.raises(ValueError, match=names):
         action_from_request(kind, request_json)
+
+
+def test_epoch_seconds_in_the_journal_text_read_as_utc_dates() -> None:
+    """end_date and start_epoch_s show as `2026-12-06 01:00 UTC` where a person reads them; the key keeps the number."""
+    listing = ListMachine(MACHINE_ID, "why", DesiredListing(listed=True, end_date=1796518800.0))
+    assert "end_date=2026-12-06 01:00 UTC" in listing.describe()
+    assert "1796518800" in listing.key()
+    maint = ScheduleMaint(MACHINE_ID, "why", start_epoch_s=1796518800.0, duration_h=4.0, category="software")
+    assert maint.describe() == ("schedule_maint machine 4242 (start_epoch_s=2026-12-06 01:00 UTC, duration_h=4.0, "
+                                "category=software)")
+
+
+def test_plan_shows_an_offers_end_as_a_utc_date() -> None:
+    """`hostagent plan` lists list_machine(... end_date=2026-12-06 01:00 UTC ...), not epoch seconds."""
+    from hostagent.commands.plan import render
+    from hostagent.core.model import Plan
+
+    listing = DesiredListing(listed=True, price_usd_per_gpu_hour=2.0, end_date=1796518800.0)
+    text = render(Plan(desired=listing, actions=(ListMachine(MACHINE_ID, "why", listing),), reasons=()), "observe",
+                  MACHINE_ID)
+    assert "end_date=2026-12-06 01:00 UTC" in text
+    assert "1796518800" not in text

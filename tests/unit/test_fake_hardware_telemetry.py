@@ -73,3 +73,12 @@ def test_the_table_shows_lost_stale_and_xids_and_unknown_disks():
     doc = snapshot_json(snapshot)
     assert doc["gpus"][0]["xid_events"] == [{"gpu_index": 0, "xid": 79, "event_type": "xid"}]
     assert doc["taken_at"] == "2026-11-26T12:00:00+00:00"
+
+
+def test_the_table_dates_the_reading_for_people_and_heads_the_error_column():
+    """The backend line reads `taken 2026-11-26 12:00:00 UTC` (not ISO 8601); the last column says it holds errors."""
+    snapshot = HostSnapshot(NOW, (GpuReading(0, "GPU-b", "NVIDIA H100", GpuHealth.LOST, error="GPU is lost"),), (),
+                            "nvml")
+    lines = table(snapshot).splitlines()
+    assert lines[0].endswith("XIDS / ERROR")
+    assert lines[-1] == "backend nvml: ok, taken 2026-11-26 12:00:00 UTC"

@@ -96,3 +96,42 @@ def test_what_vast_says_about_the_machine_has_its_own_lines() -> None:
         text[first + 5],
     ]
     assert text[first + 5].startswith("health ")
+
+
+def test_the_last_api_error_reads_as_a_sentence_not_a_python_dict() -> None:
+    """`last error 2026-11-26 09:58 UTC: show_machines: HTTP 503, <message>`, never `{'at': …}`."""
+    doc = blank_doc()
+    doc["api"]["last_error"] = {"at": "2026-11-26T09:58:00+00:00", "operation": "show_machines",
+                                "kind": "VastServerError", "status": 503, "message": "Service Unavailable"}
+    text = render_status(a_view(doc))
+    assert "last error 2026-11-26 09:58 UTC: show_machines: HTTP 503, Service Unavailable" in text
+    assert "{" not in text
+
+
+def test_a_machine_not_listed_shows_no_price_on_offer() -> None:
+    """NOT LISTED has no "at n/a": a machine that is not offered has no price to show."""
+    doc = blank_doc()
+    doc["listing"].update(listed=False, why="unhealthy", price_usd_per_gpu_hour=None)
+    (line,) = [row for row in render_status(a_view(doc)).splitlines() if row.startswith("listing")]
+    assert line.startswith("listing   NOT LISTED · target ")
+    assert "n/a/GPU/h" not in line
+
+
+def test_a_lost_gpus_row_keeps_every_column_where_the_other_rows_have_it() -> None:
+    """The lost GPU's dashes sit in the columns of the readings above and below it; no row ends in spaces."""
+    doc = blank_doc()
+    ok = {"index": 0, "name": "H100", "health": "ok", "temperature_c": 33, "utilization_pct": 0, "power_w": 74.0,
+          "memory_used_mib": 480, "memory_total_mib": 81559, "ecc_uncorrected_volatile": 0, "stale": False,
+          "error": None, "hot_since": None}
+    lost = {**ok, "index": 1, "health": "lost", "temperature_c": None, "utilization_pct": None, "power_w": None,
+            "memory_used_mib": None, "memory_total_mib": None, "ecc_uncorrected_volatile": None,
+            "error": "GPU is lost"}
+    doc["health"]["gpus"] = [ok, lost]  # type: ignore[list-item]
+    rows = [row for row in render_status(a_view(doc)).splitlines() if row.startswith(("            0",
+                                                                                       "            1"))]
+    good, bad = rows
+    ends = [good.index(unit) + len(unit) - 1 for unit in ("°C", "%", " W")] + [len(good) - 1]  # right-aligned
+    assert [bad[end] for end in ends] == ["–"] * 4, (good, bad)
+    assert bad[good.index("480/")] == "–"  # the memory column starts where the others' does
+    assert good == good.rstrip()
+    assert "GPU is lost" in bad
