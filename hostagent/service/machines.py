@@ -32,14 +32,21 @@ class KeyValueReader(Protocol):
 
 
 class NoState:
-    """The state of a host where no agent has run yet: nothing is recorded, and nothing may be recorded here
-    (`hostagent doctor` reads through the agent's lookup before any agent has)."""
+    """The state of a host where no agent has run yet (`hostagent doctor` reads through the agent's lookup before
+    any agent has): values live in memory for this command only (a rate-limit deferral, the identity first seen),
+    so the command behaves as the agent would, and nothing reaches the disk; journal rows are refused."""
+
+    def __init__(self) -> None:
+        self._memory: dict[str, object] = {}
 
     def get(self, key: str) -> object | None:
-        return None
+        return self._memory.get(key)
 
     def put(self, key: str, value: object) -> None:
-        raise StateError(f"no state store on this host yet: {key} not recorded")
+        if value is None:
+            self._memory.pop(key, None)
+        else:
+            self._memory[key] = value
 
     def journal(  # noqa: PLR0917  (the store's signature)
         self,

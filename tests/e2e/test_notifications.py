@@ -101,6 +101,41 @@ def test_a_lost_gpu_sends_one_health_fault_and_one_unlisted_message_with_the_rea
     assert "lost" in unlisted[0].lower()
 
 
+def test_a_renter_report_sends_one_message_naming_the_problem(world: World) -> None:
+    """A renter files a report: one "renter report" message with the problem and the renter's words, however
+    many times the agent reads the reports after."""
+    world.sim.emu.add_report(world.sim.machine_id, "GPU Issue", "CUDA error 999 on GPU 2")
+    world.sim.run_for(hours=1)  # past vast.signals_every_s (15 min): the reports were read several times
+    world.settle()
+    [report] = world.titled("renter report")
+    assert "GPU Issue" in report
+    assert "CUDA error 999" in report
+
+
+def test_vast_marking_the_machine_offline_sends_one_offline_message_and_one_when_it_is_back(world: World) -> None:
+    """Vast stops hearing from the machine for an hour: one "vast offline" message, then one "vast online"."""
+    world.sim.emu.set_signals(world.sim.machine_id, offline=True)
+    world.sim.run_for(hours=1)
+    world.settle()
+    [offline] = world.titled("vast offline")
+    assert "offline" in offline.lower()
+    world.sim.emu.set_signals(world.sim.machine_id, offline=False)
+    world.sim.run_for(minutes=30)
+    world.settle()
+    assert len(world.titled("vast offline")) == 1
+    assert len(world.titled("vast online")) == 1
+
+
+def test_a_verification_change_sends_one_message_with_the_old_and_new_state(world: World) -> None:
+    """Vast deverifies the machine: one "verification changed" message saying from what to what."""
+    world.sim.emu.set_signals(world.sim.machine_id, verification="deverified")
+    world.sim.run_for(hours=1)
+    world.settle()
+    [changed] = world.titled("verification changed")
+    assert "deverified" in changed
+    assert "verified" in changed.replace("deverified", "")
+
+
 def test_a_restart_does_not_repeat_news_already_sent(world: World) -> None:
     """GPU 5 lost, the agent restarted twice (a crash loop): still one "health fault" message within the window."""
     world.sim.set_gpu(LOST_GPU, health="lost")
