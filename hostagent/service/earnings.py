@@ -26,6 +26,7 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 DAY_S = 86400.0
 LAST_SAMPLE_KEY = "occupancy.last_sample_at"
+MIN_RENTED_GPU_H = 1.0  # below this, a realised price is noise: no price is shown
 SUMMARY_DAY_KEY = "earnings.summary_logged_day"  # the UTC day whose summary line was logged
 
 
@@ -63,6 +64,9 @@ class EarningsSummary:
     offered_gpu_hours: float
     default_job_gpu_hours: float = 0.0  # GPU-hours the host's own default job ran: not rented, not in occupancy
     default_job_usd: float = 0.0  # what Vast counts for it in GPU income (its GPU-hours at its bid): not renters'
+    # GPU income on the days the agent watched (counted occupancy): the only income rented_gpu_hours can explain.
+    # None: the same as gpu_usd (a summary built by hand).
+    watched_gpu_usd: float | None = None
 
     @property
     def total_usd(self) -> float:
@@ -75,8 +79,11 @@ class EarningsSummary:
 
     @property
     def realised_usd_per_gpu_hour(self) -> float | None:
-        renters_usd = max(0.0, self.gpu_usd - self.default_job_usd)
-        return renters_usd / self.rented_gpu_hours if self.rented_gpu_hours > 0 else None
+        """Renters' GPU income per rented GPU-hour, over the days the agent watched; None below one rented
+        GPU-hour (Vast's income for days before the agent started over seconds of rentals is no price)."""
+        income_usd = self.gpu_usd if self.watched_gpu_usd is None else self.watched_gpu_usd
+        renters_usd = max(0.0, income_usd - self.default_job_usd)
+        return renters_usd / self.rented_gpu_hours if self.rented_gpu_hours >= MIN_RENTED_GPU_H else None
 
     @property
     def default_job_share(self) -> float | None:
@@ -117,9 +124,11 @@ def summarize(store: EarningsStore, machine_id: int, today: int, days: int = 30)
     first = today - days + 1
     rows = store.earnings(first, today, machine_id)
     rented_s = offered_s = default_job_s = default_job_usd = 0.0
+    watched: set[int] = set()
     for day in range(first, today + 1):
         raw = store.get(_occupancy_key(day, machine_id))
         if isinstance(raw, dict):
+            watched.add(day)
             rented_s += float(raw.get("rented_gpu_s", 0.0))
             offered_s += float(raw.get("offered_gpu_s", 0.0))
             default_job_s += float(raw.get("default_job_gpu_s", 0.0))
@@ -143,6 +152,7 @@ def summarize(store: EarningsStore, machine_id: int, today: int, days: int = 30)
         offered_gpu_hours=offered_s / 3600.0,
         default_job_gpu_hours=default_job_s / 3600.0,
         default_job_usd=default_job_usd,
+        watched_gpu_usd=sum(r.gpu_usd for r in rows if r.day in watched),
     )
 
 
