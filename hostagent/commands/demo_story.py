@@ -117,7 +117,7 @@ class Timeline:
             return f"{verb} at ${price}/GPU/h ({price_story(entry.why)}){ends}"
         if entry.kind == "unlist_machine":
             self.listed = False
-            return "unlisted: " + entry.why
+            return entry.why if entry.why.startswith("unlisted") else "unlisted: " + entry.why
         if entry.kind == "schedule_maint":
             return "maintenance notice sent to Vast: " + entry.why
         if entry.kind == "set_defjob":
