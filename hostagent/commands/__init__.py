@@ -21,7 +21,7 @@ EXIT_NO_MACHINE = 68  # EX_NOHOST: no machine (or several) with this hostname, o
 EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: Vast unreachable, 5xx or rate-limited after the retries
 EXIT_METRICS_ADDRESS = 73  # EX_CANTCREAT: `run` cannot bind metrics.address (taken, or not this host's)
 EXIT_NOPERM = 77  # EX_NOPERM: this user may not read or write the state store (one line names the sudo command)
-EXIT_CONFIG = 78  # EX_CONFIG: invalid config or unsafe API key file (systemd does not restart on it)
+EXIT_CONFIG = 78  # EX_CONFIG: invalid config, unsafe API key file or notification URL (systemd does not restart)
 
 # name -> one-line help; the module is hostagent.commands.<name with - as _>
 COMMANDS: dict[str, str] = {

@@ -45,10 +45,11 @@ class World:
         self.demo_out: str | None = None
         self.ports: list[int] = []
 
-    def hostagent(self, *words: str, cwd: Path = REPO, env: dict[str, str] | None = None) -> str:
+    def hostagent(self, *words: str, cwd: Path = REPO, env: dict[str, str] | None = None,
+                  stderr: bool = True) -> str:
         done = subprocess.run([sys.executable, "-m", "hostagent", *words], cwd=cwd, capture_output=True, text=True,
                               timeout=120, check=False, env={**os.environ, **(env or {})})
-        return self.normal(done.stdout + done.stderr)
+        return self.normal(done.stdout + (done.stderr if stderr else ""))
 
     def normal(self, text: str) -> str:
         text = text.replace(str(self.root / "demo"), SHOWN_TMP).replace(str(self.root), SHOWN_TMP)
@@ -59,7 +60,10 @@ class World:
 
     def demo(self) -> str:
         if self.demo_out is None:
-            self.demo_out = self.hostagent("demo", "--days", str(DEMO_DAYS), "--state-dir", str(self.demo_dir))
+            # stdout only: the timeline. stderr carries the agent's error-level log lines (the demo's GPU fault),
+            # stamped with the wall clock, and would land after the timeline rather than where they happened.
+            self.demo_out = self.hostagent("demo", "--days", str(DEMO_DAYS), "--state-dir", str(self.demo_dir),
+                                           stderr=False)
         return self.demo_out
 
 
@@ -97,7 +101,7 @@ def _earnings(world: World) -> str:
 def _telemetry(world: World) -> str:
     out = world.hostagent("--config", "config/demo.toml", "telemetry")
     return "$ hostagent --config config/demo.toml telemetry\n" + re.sub(
-        r"taken \S+", "taken 2026-12-02T11:00:00+00:00", out)
+        r"taken \d{4}-\d\d-\d\d[ T][\d:]+(?: UTC|[+-]\d\d:\d\d|Z)?", "taken 2026-12-02 11:00:00 UTC", out)
 
 
 def _check_config(world: World) -> str:
