@@ -56,7 +56,9 @@ def example_comments(text: str) -> dict[str, str]:
     found: dict[str, str] = {}
     table = ""
     comment: list[str] = []
-    for line in text.splitlines():
+    for raw in text.splitlines():
+        # "#~ ": an example switched off in the file, documented like a live line.
+        line = raw.strip()[3:] if raw.strip().startswith("#~ ") else raw
         stripped = line.strip()
         if stripped.startswith("#"):
             comment.append(stripped.lstrip("#").strip())

@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -158,8 +159,11 @@ def test_a_newcomer_goes_from_a_fresh_clone_to_an_enforcing_host(clone: Path, tm
         assert str(MACHINE_ID) in doctor.stdout + doctor.stderr  # the fix names the account's machine
 
         set_keys(config, "machine", {"id": str(MACHINE_ID)})
+        time.sleep(3.0)  # Vast's per-endpoint interval (the emulator's): an owner fixing the config takes longer
         doctor = hostagent("doctor")
         assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+        assert re.search(rf"^ok\s+machine\s+machine {MACHINE_ID} ", doctor.stdout, re.MULTILINE), doctor.stdout
+        assert "state_store_failed" not in doctor.stderr  # nothing recorded yet is no error
 
         planned = hostagent("plan", "--detailed-exitcode")
         assert planned.returncode == 2, planned.stdout + planned.stderr  # changes pending: it is not listed yet

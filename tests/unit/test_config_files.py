@@ -38,9 +38,14 @@ def toml_paths(value: object, prefix: str = "") -> set[str]:
     return paths
 
 
+def switched_on(text: str) -> str:
+    """The example with its switched-off lines ("#~ ") switched on, as an owner who wants them edits it."""
+    return re.sub(r"^#~ ", "", text, flags=re.MULTILINE)
+
+
 def test_the_example_sets_every_key_the_config_reads() -> None:
-    """A field added to the model without a line in the example fails here."""
-    present = toml_paths(tomllib.loads(EXAMPLE.read_text()))
+    """A field added to the model without a line in the example (live, or switched off with "#~ ") fails here."""
+    present = toml_paths(tomllib.loads(switched_on(EXAMPLE.read_text())))
     # Tables keyed by GPU model: any model name stands for the `*`.
     present |= {re.sub(r'^(pricing(\.guard)?\.models)\.[^.]+', r"\1.*", p) for p in present}
     skip = frozenset({(Config, "source")})
@@ -64,6 +69,16 @@ def test_the_example_is_a_valid_config() -> None:
     assert len(config.pricing.rules) == 2
     assert len(config.maintenance.windows) == 2
     assert config.default_job is not None
+
+
+def test_the_example_as_shipped_needs_no_file_a_fresh_install_lacks(tmp_path: Path) -> None:
+    """The install skeleton is the example: it sends no notifications until the owner switches a destination on
+    (whose URL file would not exist yet, and `run` refuses a destination it cannot read); switched on, it is valid."""
+    assert load_config(EXAMPLE, environ={}).notify.destinations == ()
+    example = tmp_path / "with-destinations.toml"
+    example.write_text(switched_on(EXAMPLE.read_text()))
+    [destination] = load_config(example, environ={}).notify.destinations
+    assert destination.name == "telegram"
 
 
 def test_the_demo_config_is_the_agreed_demo_machine() -> None:
