@@ -89,7 +89,13 @@ def start_emulator(program: Path, cwd: Path) -> tuple[subprocess.Popen[str], str
 
 
 def machine(url: str) -> dict[str, object]:
-    reply = httpx.get(f"{url}/api/v0/machines/{MACHINE_ID}/", headers={"Authorization": f"Bearer {DEMO_KEY}"})
+    """The machine as Vast shows it, read the way `vastai show machine` does (waiting out Vast's interval)."""
+    for _ in range(10):
+        reply = httpx.get(f"{url}/api/v0/machines/{MACHINE_ID}/", headers={"Authorization": f"Bearer {DEMO_KEY}"})
+        if reply.status_code != 429:
+            break
+        time.sleep(1.5)
+    reply.raise_for_status()
     [row] = reply.json()
     assert isinstance(row, dict)
     return row
@@ -183,13 +189,23 @@ def test_a_newcomer_goes_from_a_fresh_clone_to_an_enforcing_host(clone: Path, tm
         check = hostagent("status", "--check")
         assert check.returncode == 0, check.stdout + check.stderr
 
-        candidate = tmp_path / "candidate.toml"
-        candidate.write_text(config.read_text().replace("[pricing.models]", "[pricing.models]\n# candidate", 1))
-        compared = hostagent("plan", "--compare", str(candidate))
-        assert compared.returncode == 0, compared.stdout + compared.stderr
+        # A rule tried before it is enforced: ten cents under the market's median instead of two, side by side.
+        candidate = config.parent / "candidate.toml"
+        current_text = config.read_text()
+        assert "offset_usd_per_gpu_hour = -0.02" in current_text
+        candidate.write_text(current_text.replace("offset_usd_per_gpu_hour = -0.02", "offset_usd_per_gpu_hour = -0.10"))
+        compared = hostagent("plan", "--compare", str(candidate), "--detailed-exitcode")
+        assert compared.returncode == 2, compared.stdout + compared.stderr  # the candidate decides differently
+        assert "verdict: the candidate decides differently" in compared.stdout
+        assert "offset -$0.10" in compared.stdout
+        same = hostagent("plan", "--compare", str(config), "--detailed-exitcode")
+        assert same.returncode == 0, same.stdout + same.stderr
     finally:
         emu.send_signal(signal.SIGTERM)
         try:
             emu.wait(timeout=10)
         except subprocess.TimeoutExpired:
             emu.kill()
+            emu.wait(timeout=10)
+        if emu.stdout is not None:
+            emu.stdout.close()
