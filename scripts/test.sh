@@ -35,5 +35,12 @@ elif [ "${HOSTAGENT_REQUIRE_SYSTEMD:-0}" = 1 ]; then
 else
     echo "== systemd unit: SKIPPED: systemd-analyze is not installed (Debian package 'systemd'; .ci/run installs it)"
 fi
-echo "== pytest"; .venv/bin/python -m pytest -q ${args[@]+"${args[@]}"}
+# Two workers, a whole file each (its module fixtures run once); HOSTAGENT_TEST_WORKERS=0 runs in this process.
+workers=${HOSTAGENT_TEST_WORKERS:-2}
+echo "== pytest ($workers workers)"
+if [ "$workers" = 0 ]; then
+    .venv/bin/python -m pytest -q ${args[@]+"${args[@]}"}
+else
+    .venv/bin/python -m pytest -q -n "$workers" --dist loadfile ${args[@]+"${args[@]}"}
+fi
 print_next "--config $(pwd)/config/demo.toml demo"
