@@ -25,13 +25,13 @@ def run(args: argparse.Namespace) -> int:
     reason = " ".join(str(args.reason).split())
 
     def change(store: OwnerStore, config: Config, by: str, now: datetime) -> tuple[int, str]:
-        from hostagent.core.owner import OwnerPause, iso, pause_from_json, pause_to_json  # noqa: PLC0415
+        from hostagent.core.owner import OwnerPause, pause_from_json, pause_to_json, shown  # noqa: PLC0415
         from hostagent.service.owner import PAUSE_KEY  # noqa: PLC0415
 
         before = pause_from_json(store.get(PAUSE_KEY))
         write(store, config, PAUSE_KEY, pause_to_json(OwnerPause(by, now, reason)), now, "pause",
               reason or "hostagent pause")
-        again = f" (already paused by {before.by} since {iso(before.at)})" if before is not None else ""
+        again = f" (already paused by {before.by} since {shown(before.at)})" if before is not None else ""
         return EXIT_OK, (
             f"paused by {by}{': ' + reason if reason else ''}{again}\nfrom its next reconcile the agent sends no "
             "write to Vast (it journals what it would send) until `hostagent resume`"

@@ -128,13 +128,18 @@ def plan_json(plan: Plan, mode: str) -> dict[str, object]:
     }
 
 
+def _usd(value: float | None) -> str:
+    return "none" if value is None else f"${value:g}"
+
+
 def render(plan: Plan, mode: str, machine_id: int | None) -> str:
     desired = plan.desired
     lines = [f"machine {machine_id} ({mode} mode)"]
     if desired.listed:
         lines.append(
-            f"desired: listed at {desired.price_usd_per_gpu_hour} $/GPU/h "
-            f"(rules' target {plan.target_price_usd_per_gpu_hour}), min bid {desired.min_bid_usd_per_gpu_hour}"
+            f"desired: listed at {_usd(desired.price_usd_per_gpu_hour)}/GPU/h "
+            f"(rules' target {_usd(plan.target_price_usd_per_gpu_hour)}), "
+            f"min bid {_usd(desired.min_bid_usd_per_gpu_hour)}"
         )
     else:
         lines.append("desired: not listed")

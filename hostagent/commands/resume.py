@@ -22,14 +22,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     def change(store: OwnerStore, config: Config, by: str, now: datetime) -> tuple[int, str]:
-        from hostagent.core.owner import iso, pause_from_json, resumed_json  # noqa: PLC0415
+        from hostagent.core.owner import pause_from_json, resumed_json, shown  # noqa: PLC0415
         from hostagent.service.owner import PAUSE_KEY  # noqa: PLC0415
 
         pause = pause_from_json(store.get(PAUSE_KEY))
         if pause is None:
             return EXIT_OK, "not paused: nothing to resume"
         write(store, config, PAUSE_KEY, resumed_json(by, now), now, "resume",
-              f"ends the pause by {pause.by} since {iso(pause.at)}")
+              f"ends the pause by {pause.by} since {shown(pause.at)}")
         return EXIT_OK, f"resumed by {by}: the agent sends its writes again from its next reconcile"
 
     return apply("resume", args.config, change)

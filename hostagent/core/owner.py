@@ -47,12 +47,12 @@ class OwnerHold:
         return self.until is None or now < self.until
 
     def describe(self) -> str:
-        """The plan's reason: "held by root at 2026-11-29T01:00:00+00:00: disk swap (until ...)"."""
+        """The plan's reason: "held by root at 2026-11-29 01:00 UTC: disk swap (until ...)"."""
         if self.source == "outside":
-            return f"{self.reason} (seen {iso(self.at)}); the listing stays as set until `hostagent release`"
-        until = f" (until {iso(self.until)})" if self.until is not None else ""
+            return f"{self.reason} (seen {shown(self.at)}); the listing stays as set until `hostagent release`"
+        until = f" (until {shown(self.until)})" if self.until is not None else ""
         reason = f": {self.reason}" if self.reason else ""
-        return f"held by {self.by} at {iso(self.at)}{reason}{until}"
+        return f"held by {self.by} at {shown(self.at)}{reason}{until}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +64,9 @@ class OwnerPause:
     reason: str = ""
 
 
-def iso(at: datetime | None) -> str:
-    """UTC, to the second: how hold and pause times are written for people."""
-    return "" if at is None else at.astimezone(timezone.utc).isoformat(timespec="seconds")
+def shown(at: datetime | None) -> str:
+    """How hold and pause times are written for people, as `status` writes times: "2026-11-29 01:25 UTC"."""
+    return "" if at is None else f"{at.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC"
 
 
 def parse_until(text: str, now: datetime) -> datetime:
@@ -87,7 +87,7 @@ def parse_until(text: str, now: datetime) -> datetime:
     if at.tzinfo is None:
         at = at.replace(tzinfo=timezone.utc)
     if at <= now:
-        raise ValueError(f"--until {text!r}: {iso(at)} is not in the future (now {iso(now)})")
+        raise ValueError(f"--until {text!r}: {shown(at)} is not in the future (now {shown(now)})")
     return at
 
 
@@ -245,7 +245,7 @@ def outside_change(
         changed = not (_same_price(before.price_usd_per_gpu_hour, now_seen.price_usd_per_gpu_hour)
                        and _same_price(before.min_bid_usd_per_gpu_hour, now_seen.min_bid_usd_per_gpu_hour))
         if not changed and not _end_date_explained(before, now_s, duration_days, now_seen.end_date):
-            return f"end date {iso(_epoch(before.end_date))} → {iso(_epoch(now_seen.end_date))}"
+            return f"end date {shown(_epoch(before.end_date))} → {shown(_epoch(now_seen.end_date))}"
     return f"{before.describe()} → {now_seen.describe()}" if changed else None
 
 

@@ -67,7 +67,7 @@ class OwnerControl:
         hold = core.hold_from_json(raw_hold)
         if hold is not None and not hold.active(now):
             assert hold.until is not None
-            raw_hold = core.released_json("hostagent", now, f"the hold's --until {core.iso(hold.until)} passed")
+            raw_hold = core.released_json("hostagent", now, f"the hold's --until {core.shown(hold.until)} passed")
             self._put(HOLD_KEY, raw_hold)
             hold = None
         self.hold, self.pause = hold, core.pause_from_json(raw_pause)
@@ -95,7 +95,7 @@ class OwnerControl:
         summary = f"{words} by {by}" + (f": {reason}" if reason else "")
         hold = core.hold_from_json(raw)
         if hold is not None and hold.until is not None:
-            summary += f" (until {core.iso(hold.until)})"
+            summary += f" (until {core.shown(hold.until)})"
         self._events.emit(Event(kind, now, summary, machine_id, Severity.WARNING, detail=summary))
 
     # ---- changes made outside hostagent ---------------------------------------------------------------------

@@ -84,7 +84,7 @@ def test_a_hold_unlists_a_listed_machine_and_says_who_and_why() -> None:
     action = p.actions[0]
     assert isinstance(action, UnlistMachine)
     assert action.cause == "hold"
-    assert "held by root at 2026-11-26T11:00:00+00:00: disk swap" in action.reason
+    assert "held by root at 2026-11-26 11:00 UTC: disk swap" in action.reason
     assert not p.desired.listed
 
 
