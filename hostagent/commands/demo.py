@@ -33,7 +33,9 @@ def run(args: argparse.Namespace) -> int:
     from hostagent.errors import ConfigError  # noqa: PLC0415
     from hostagent.runtime.logs import configure_logging  # noqa: PLC0415
 
-    configure_logging(level="error")  # the timeline is the output; the agent's own log lines would drown it
+    # The timeline is the output: the agent's own log lines would drown it, and its events (a GPU fault is logged
+    # at error) are already lines of the timeline. `--log-level` still shows them.
+    configure_logging(level="critical")
     path = Path(args.config) if args.config else DEFAULT_CONFIG
     try:
         config = load_config(path, environ={})

@@ -49,6 +49,7 @@ def test_the_demo_prints_listing_rentals_decay_overheating_maintenance_cleanup_e
     assert (state / "state" / "state.db").is_file()
     assert (state / "demo.toml").is_file()  # so status/journal/earnings can be tried on the demo's state
     assert "hostagent-demo-key" not in out + done.stderr
+    assert done.stderr == ""  # the GPU fault is a line of the timeline, not a JSON log line in the middle of it
 
     # The operator commands work against the state the demo wrote.
     demo_config = state / "demo.toml"
