@@ -45,6 +45,17 @@ def test_a_staged_report_is_what_the_client_reads_and_counts(emu: Emulator, http
     assert machine.num_reports == 1
 
 
+def test_a_staged_report_may_say_when_it_was_filed(emu: Emulator, http: httpx.Client) -> None:
+    """`created_at` (epoch s) dates the report, as the emulator's signals module documents; left out, it is now."""
+    filed_s = START.timestamp() - 7200
+    staged = http.post("/_emulator/report", json={"machine_id": DEMO_MACHINE_ID, "problem": "GPU Issue",
+                                                  "created_at": filed_s})
+    assert staged.json()["report"]["created_at"] == filed_s
+    with VastClient(emu.url, emu.api_key, clock=emu.clock) as client:
+        (report,) = client.machine_reports(DEMO_MACHINE_ID)
+    assert report.created_at == filed_s
+
+
 def test_offline_makes_the_timeout_grow_until_vast_hears_from_the_machine_again(
     emu: Emulator, clock: FakeClock, http: httpx.Client
 ) -> None:

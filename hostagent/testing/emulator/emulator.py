@@ -127,11 +127,15 @@ class Emulator:
             machine.maintenances.append(window)
             return window.id
 
-    def add_report(self, machine_id: int, problem: str, message: str = "") -> dict[str, object]:
-        """A renter files a report against the machine (testing/emulator/signals.py); returns it as Vast lists it."""
+    def add_report(self, machine_id: int, problem: str, message: str = "",
+                   created_at: float | None = None) -> dict[str, object]:
+        """A renter files a report against the machine (testing/emulator/signals.py), dated now unless
+        `created_at` (epoch s) says when; returns it as Vast lists it."""
         with self._lock:
             self._sim.run_until(self.now_s())
-            body = {"machine_id": machine_id, "problem": problem, "message": message}
+            body: dict[str, object] = {"machine_id": machine_id, "problem": problem, "message": message}
+            if created_at is not None:
+                body["created_at"] = created_at
             return signals.add_report(self._state, body, self.now_s())
 
     def set_signals(self, machine_id: int, **changes: object) -> None:
@@ -241,7 +245,9 @@ class Emulator:
             if machine_id not in self._state.machines:
                 return error_reply(404, "not_found", f"no machine {machine_id} in this account")
             if path == "/_emulator/report":
-                report = self.add_report(machine_id, str(body.get("problem", "")), str(body.get("message", "")))
+                at = body.get("created_at")
+                report = self.add_report(machine_id, str(body.get("problem", "")), str(body.get("message", "")),
+                                         None if at is None else signals.number(body, "created_at"))
                 return json_reply({"success": True, "report": report})
             if path == "/_emulator/signals":
                 self.set_signals(machine_id, **{k: v for k, v in body.items() if k != "machine_id"})
