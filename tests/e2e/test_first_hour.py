@@ -30,7 +30,7 @@ DEMO_KEY = "hostagent-demo-key"  # the emulator's default account key (hostagent
 MACHINE_ID = 4242  # the emulator's demo machine, hostname demo-h100-01
 MISSING_MACHINE_ID = 987654
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 
 
 def sh(args: Sequence[str | Path], *, cwd: Path, env: dict[str, str] | None = None, stdin: str = "",
