@@ -59,7 +59,7 @@ def read_key_file(path: Path, *, credential: bool = False, what: str = "API key"
     try:
         fd = os.open(path, flags)
     except OSError as exc:
-        raise SecretError(_open_problem(path, exc)) from None
+        raise SecretError(_open_problem(path, exc, what)) from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
@@ -88,7 +88,7 @@ def _check_mode(path: Path, mode: int, credential: bool) -> None:
             raise SecretError(
                 f"{path}: permissions {mode:04o} are too open (others may read it, or the group may write it); "
                 "systemd never writes a credential so: check what else writes into $CREDENTIALS_DIRECTORY and "
-                f"load the key only with LoadCredential={CREDENTIAL_NAME}:/path/to/key (source file mode 600)"
+                f"load it only with LoadCredential={path.name}:/path/to/file (source file mode 600)"
             )
     elif mode & 0o077:
         raise SecretError(
@@ -96,11 +96,11 @@ def _check_mode(path: Path, mode: int, credential: bool) -> None:
         )
 
 
-def _open_problem(path: Path, exc: OSError) -> str:
+def _open_problem(path: Path, exc: OSError, what: str = "API key") -> str:
     if exc.errno == errno.ELOOP:
-        return f"{path}: is a symbolic link; point api_key_file at the real file (mode 600), not a link"
+        return f"{path}: is a symbolic link; point the config at the real file (mode 600), not a link"
     if exc.errno == errno.ENOENT:
-        return f"{path}: not found; create it with the key and run `chmod 600 {path}`"
+        return f"{path}: not found; create it with the {what} and run `chmod 600 {path}`"
     if exc.errno in (errno.EACCES, errno.EPERM):
         return f"{path}: permission denied; the agent's user must be able to read it (owner, mode 600)"
     return f"{path}: cannot open ({os.strerror(exc.errno or 0)})"

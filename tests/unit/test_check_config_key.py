@@ -43,7 +43,7 @@ def test_a_group_readable_key_file_fails_with_the_chmod_fix(tmp_path: Path, caps
 def test_a_missing_key_file_fails_with_how_to_create_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A key file that does not exist makes check-config exit 78 saying to create it."""
     assert main(["--config", str(_config(tmp_path, tmp_path / "absent")), "check-config"]) == 78
-    assert "not found; create it with the key" in capsys.readouterr().err
+    assert "not found; create it with the API key" in capsys.readouterr().err
 
 
 @pytest.mark.usefixtures("no_key_env")

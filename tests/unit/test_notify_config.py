@@ -94,6 +94,22 @@ def test_a_group_readable_url_file_is_refused_naming_the_destination_and_the_fix
     assert "tok-" not in str(caught.value)
 
 
+def test_a_bad_url_file_or_credential_is_named_as_a_notification_url_not_the_api_key(tmp_path: Path) -> None:
+    """The fix speaks of this secret: a missing file is created "with the notification URL", and a too-open
+    credential names LoadCredential=notify_<name>, never vast_api_key."""
+    missing = NotifyDestination("tg", url_file=tmp_path / "absent.url")
+    with pytest.raises(SecretError) as caught:
+        load_url(missing, {})
+    assert "create it with the notification URL" in str(caught.value)
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    _url_file(creds / "notify_tg", URL, 0o444)
+    with pytest.raises(SecretError) as caught:
+        load_url(NotifyDestination("tg"), {"CREDENTIALS_DIRECTORY": str(creds)})
+    assert "LoadCredential=notify_tg:" in str(caught.value)
+    assert "vast_api_key" not in str(caught.value)
+
+
 def test_a_destination_without_any_url_names_both_ways_to_give_one(tmp_path: Path) -> None:
     """No credential, no url_file: the error names url_file and LoadCredential=notify_<name>."""
     from hostagent.config.model import NotifyConfig
