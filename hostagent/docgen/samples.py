@@ -29,6 +29,8 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from hostagent.docgen import stories
+
 REPO = Path(__file__).resolve().parents[2]
 DEMO_TOML = REPO / "config" / "demo.toml"
 DEMO_DAYS = 2  # enough for a hot GPU, the maintenance window and the relist; keeps the test under ~20 s
@@ -44,6 +46,7 @@ class World:
         self.demo_dir = root / "demo"
         self.demo_out: str | None = None
         self.ports: list[int] = []
+        self.told: dict[str, str] = {}  # every sample of the stories run so far (hostagent/docgen/stories.py)
 
     def hostagent(self, *words: str, cwd: Path = REPO, env: dict[str, str] | None = None,
                   stderr: bool = True) -> str:
@@ -216,7 +219,25 @@ def _doctor(world: World) -> str:
     return "$ hostagent doctor\n" + out
 
 
+def _told(story: Callable[[Path], dict[str, str]], name: str) -> Callable[[World], str]:
+    """One sample of a story; the story runs once, on its own host, for all of its samples."""
+    def make(world: World) -> str:
+        if name not in world.told:
+            world.told.update(story(world.root / story.__name__))
+        return world.told[name]
+
+    return make
+
+
+STORIES: dict[str, Callable[[Path], dict[str, str]]] = {
+    "owner-hold": stories.owner, "owner-pause": stories.owner, "owner-outside": stories.owner,
+    "maint-add": stories.maintenance, "maint-refused": stories.maintenance, "maint-status": stories.maintenance,
+    "signals-posted": stories.signals, "signals-status": stories.signals, "signals-events": stories.signals,
+    "signals-json": stories.signals, "signals-plan": stories.signals, "signals-later": stories.signals,
+}
+
 MAKERS: dict[str, Callable[[World], str]] = {
+    **{name: _told(story, name) for name, story in STORIES.items()},
     "demo": _demo,
     "status": _status,
     "journal": _journal,
