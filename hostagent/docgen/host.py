@@ -81,8 +81,9 @@ class Host:
         from hostagent.runtime.logs import configure_logging  # noqa: PLC0415
 
         out, err = io.StringIO(), io.StringIO()
-        with self._clock(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(["--config", str(self.config), *words])
+        with self._clock(), contextlib.chdir(self.root), contextlib.redirect_stdout(out), \
+                contextlib.redirect_stderr(err):
+            code = main(["--config", self.config.name, *words])
         configure_logging(level="error")
         if not exit_code and code != 0:
             raise AssertionError(f"hostagent {' '.join(words)} exited {code}: {out.getvalue()}{err.getvalue()}")

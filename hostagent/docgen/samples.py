@@ -234,6 +234,7 @@ STORIES: dict[str, Callable[[Path], dict[str, str]]] = {
     "maint-add": stories.maintenance, "maint-refused": stories.maintenance, "maint-status": stories.maintenance,
     "signals-posted": stories.signals, "signals-status": stories.signals, "signals-events": stories.signals,
     "signals-json": stories.signals, "signals-plan": stories.signals, "signals-later": stories.signals,
+    "plan-compare": stories.plan_compare, "plan-compare-same": stories.plan_compare,
 }
 
 MAKERS: dict[str, Callable[[World], str]] = {

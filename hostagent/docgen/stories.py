@@ -134,3 +134,25 @@ def signals(root: Path) -> dict[str, str]:
     return {"signals-posted": posted, "signals-status": status,
             "signals-events": events, "signals-json": shown, "signals-plan": plan,
             "signals-later": later}
+
+
+def plan_compare(root: Path) -> dict[str, str]:
+    """docs/plan-compare.md: a candidate config with a higher price and min bid, then one that changes nothing."""
+    host = Host(root)
+    try:
+        host.edit("enabled = true\npercentile", "enabled = false\npercentile")  # the base price alone
+        host.edit('mode = "power"', 'mode = "fixed"\nusd_per_gpu_hour = 0.50')
+        host.once()
+        host.advance(60)
+        current = host.config.read_text(encoding="utf-8")
+        (root / "same.toml").write_text(current, encoding="utf-8")
+        candidate = current.replace('"H100 SXM" = 2.00', '"H100 SXM" = 2.40').replace("= 0.50", "= 0.60")
+        (root / "candidate.toml").write_text(candidate, encoding="utf-8")
+        differs = host.run("hostagent --config config.toml plan --compare candidate.toml", "plan", "--compare",
+                           "candidate.toml")
+        host.advance(60)  # not the same second: `plan` waits out Vast's per-endpoint interval and says so
+        same = host.run('hostagent --config config.toml plan --compare same.toml --detailed-exitcode; echo "exit $?"',
+                        "plan", "--compare", "same.toml", "--detailed-exitcode", exit_code=True)
+    finally:
+        host.close()
+    return {"plan-compare": differs, "plan-compare-same": same.replace("[exit 0]", "exit 0")}
