@@ -28,6 +28,17 @@ SHOWN_DIR = "/tmp/hostdoc"  # noqa: S108  (a path shown in the docs, never opene
 SHOWN_PID = "6407"
 
 
+@contextlib.contextmanager
+def _inside(directory: Path) -> Iterator[None]:
+    """`cd DIR` for one command (contextlib.chdir is Python 3.11+; the project supports 3.10)."""
+    before = Path.cwd()
+    os.chdir(directory)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
 class Host:
     """The demo machine (4242, 8 fake H100s) in enforce mode, its state directory and the emulator."""
 
@@ -81,7 +92,7 @@ class Host:
         from hostagent.runtime.logs import configure_logging  # noqa: PLC0415
 
         out, err = io.StringIO(), io.StringIO()
-        with self._clock(), contextlib.chdir(self.root), contextlib.redirect_stdout(out), \
+        with self._clock(), _inside(self.root), contextlib.redirect_stdout(out), \
                 contextlib.redirect_stderr(err):
             code = main(["--config", self.config.name, *words])
         configure_logging(level="error")
