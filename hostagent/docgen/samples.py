@@ -235,6 +235,8 @@ STORIES: dict[str, Callable[[Path], dict[str, str]]] = {
     "signals-posted": stories.signals, "signals-status": stories.signals, "signals-events": stories.signals,
     "signals-json": stories.signals, "signals-plan": stories.signals, "signals-later": stories.signals,
     "plan-compare": stories.plan_compare, "plan-compare-same": stories.plan_compare,
+    "notify-test": stories.notifications, "notify-received": stories.notifications,
+    "notify-down": stories.notifications, "notify-doctor": stories.notifications, "notify-demo": stories.notifications,
 }
 
 MAKERS: dict[str, Callable[[World], str]] = {
