@@ -236,6 +236,7 @@ STORIES: dict[str, Callable[[Path], dict[str, str]]] = {
     "signals-json": stories.signals, "signals-plan": stories.signals, "signals-later": stories.signals,
     "plan-compare": stories.plan_compare, "plan-compare-same": stories.plan_compare,
     "notify-test": stories.notifications, "notify-received": stories.notifications,
+    "install-dry-run": stories.install_dry_run,
     "notify-down": stories.notifications, "notify-doctor": stories.notifications, "notify-demo": stories.notifications,
 }
 

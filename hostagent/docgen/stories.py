@@ -15,6 +15,8 @@ from pathlib import Path
 from hostagent.docgen.host import STORY_START, Host
 
 MACHINE = "4242"
+SHOWN_ROOT = "/tmp/hostroot"  # noqa: S108  (paths shown in the docs, never opened)
+SHOWN_KEY = "/tmp/vast_api_key.txt"  # noqa: S108
 
 
 def owner(root: Path) -> dict[str, str]:
@@ -241,3 +243,21 @@ def _lost_gpu_messages(root: Path) -> str:
         got = "".join(f"{m.title}\n" + "".join(f"  {line}\n" for line in m.body.splitlines())
                       for m in receiver.messages)
     return "$ # what the receiver got (title, then body)\n" + host.normal(got)
+
+
+def install_dry_run(root: Path) -> dict[str, str]:
+    """docs/install.md: `scripts/install-host.sh --dry-run` into a temporary root (it writes nothing)."""
+    import subprocess  # noqa: PLC0415
+
+    from hostagent.docgen.host import REPO  # noqa: PLC0415
+
+    (root / "hostroot").mkdir(parents=True)
+    key = root / "vast_api_key.txt"
+    key.write_text("not-a-real-key\n", encoding="utf-8")
+    key.chmod(0o600)
+    done = subprocess.run([str(REPO / "scripts" / "install-host.sh"), "--root", str(root / "hostroot"), "--dry-run",
+                           "--key-file", str(key)], cwd=REPO, capture_output=True, text=True, timeout=60, check=True)
+    shown = (done.stdout + done.stderr).replace(str(root / "hostroot"), SHOWN_ROOT).replace(
+        str(key), SHOWN_KEY).replace(str(REPO), "~/hostagent")
+    return {"install-dry-run": f"$ scripts/install-host.sh --root {SHOWN_ROOT} --dry-run --key-file {SHOWN_KEY}\n"
+            + shown}
