@@ -22,6 +22,7 @@ import contextlib
 import io
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -219,6 +220,21 @@ def _doctor(world: World) -> str:
     return "$ hostagent doctor\n" + out
 
 
+def _promtool(world: World) -> str:
+    """`promtool test rules` when promtool is installed; without it, the copy committed in README.md stays (it
+    cannot be made here, and a machine without Prometheus must not fail the docs' check)."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        block = re.search(r"<!-- sample: promtool -->\n```\n(.*?)```\n<!-- /sample -->",
+                          (REPO / "README.md").read_text(encoding="utf-8"), re.DOTALL)
+        assert block is not None, "README.md has no promtool sample to keep"
+        return block.group(1)
+    rules = "config/prometheus/hostagent-rules.test.yml"
+    done = subprocess.run([promtool, "test", "rules", rules], cwd=REPO, capture_output=True, text=True, timeout=120,
+                          check=True)
+    return f"$ promtool test rules {rules}\n" + done.stdout + done.stderr
+
+
 def _told(story: Callable[[Path], dict[str, str]], name: str) -> Callable[[World], str]:
     """One sample of a story; the story runs once, on its own host, for all of its samples."""
     def make(world: World) -> str:
@@ -236,7 +252,8 @@ STORIES: dict[str, Callable[[Path], dict[str, str]]] = {
     "signals-json": stories.signals, "signals-plan": stories.signals, "signals-later": stories.signals,
     "plan-compare": stories.plan_compare, "plan-compare-same": stories.plan_compare,
     "notify-test": stories.notifications, "notify-received": stories.notifications,
-    "install-dry-run": stories.install_dry_run,
+    "install-dry-run": stories.install_dry_run, "readme-hold": stories.owner, "readme-notify": stories.notifications,
+    "status-check": stories.maintenance,
     "notify-down": stories.notifications, "notify-doctor": stories.notifications, "notify-demo": stories.notifications,
 }
 
@@ -252,6 +269,7 @@ MAKERS: dict[str, Callable[[World], str]] = {
     "run-once": _run_once,
     "doctor": _doctor,
     "emulator": _emulator,
+    "promtool": _promtool,
 }
 
 

@@ -24,7 +24,12 @@ def owner(root: Path) -> dict[str, str]:
     host = Host(root)
     try:
         host.once()
-        host.advance(120)
+        host.advance(60)
+        readme = (host.run('hostagent hold --reason "disk swap" --until 3h', "hold", "--reason", "disk swap",
+                           "--until", "3h")
+                  + host.run("hostagent status | grep '^owner'", "status", grep="^owner")
+                  + host.run("hostagent release", "release"))
+        host.advance(60)
         hold = (host.run('hostagent hold --reason "disk swap" --until 3h', "hold", "--reason", "disk swap",
                          "--until", "3h")
                 + host.once()
@@ -52,7 +57,7 @@ def owner(root: Path) -> dict[str, str]:
                     + host.run("hostagent release", "release"))
     finally:
         host.close()
-    return {"owner-hold": hold, "owner-pause": pause, "owner-outside": outside}
+    return {"readme-hold": readme, "owner-hold": hold, "owner-pause": pause, "owner-outside": outside}
 
 
 def maintenance(root: Path) -> dict[str, str]:
@@ -89,12 +94,16 @@ def maintenance(root: Path) -> dict[str, str]:
         host.run("maint add", "maint", "add", "--start", "2026-12-20 10:00", "--duration-h", "4", "--category",
                  "gpu", *berlin, "--reason", "reseat GPU 3", "--yes")
         status = host.run("hostagent status | grep '^maint '", "status", grep="^maint ")
+        check = host.run('hostagent status --check; echo "exit $?"', "status", "--check", exit_code=True)
+        host.advance(7200)
+        check += host.run('hostagent status --check; echo "exit $?"', "status", "--check", exit_code=True)
         doc = json.loads(host.run("", "status", "--json").split("\n", 1)[1])
         status += ("$ hostagent status --json | jq .operator_maintenance\n"
                    + json.dumps(doc["operator_maintenance"], indent=2, ensure_ascii=False) + "\n")
     finally:
         host.close()
-    return {"maint-add": add, "maint-refused": more, "maint-status": status}
+    check = check.replace("[exit ", "exit ").replace("]\n", "\n")
+    return {"maint-add": add, "maint-refused": more, "maint-status": status, "status-check": check}
 
 
 def _post(host: Host, path: str, body: dict[str, object]) -> str:
@@ -190,13 +199,14 @@ def notifications(root: Path) -> dict[str, str]:
         url_file = root / "etc" / "notify-hook.url"
         url_file.write_text(receiver.url("s3cr3t-token-0123456789") + "\n", encoding="utf-8")
         url_file.chmod(0o644)
+        loose = host.run("hostagent --config config.toml notify-test", "notify-test", exit_code=True)
         test = ("$ cat config.toml\n" + host.normal(host.config.read_text(encoding="utf-8")) + "\n"
-                + host.run("hostagent --config config.toml check-config", "check-config") + "\n"
-                + host.run("hostagent --config config.toml notify-test", "notify-test", exit_code=True))
+                + host.run("hostagent --config config.toml check-config", "check-config") + "\n" + loose)
         url_file.chmod(0o600)
-        test += ("$ chmod 600 etc/notify-hook.url\n"
-                 + host.run("hostagent --config config.toml notify-test --destination owner-hook", "notify-test",
-                            "--destination", "owner-hook"))
+        sent = ("$ chmod 600 etc/notify-hook.url\n"
+                + host.run("hostagent --config config.toml notify-test --destination owner-hook", "notify-test",
+                           "--destination", "owner-hook"))
+        test += sent
         got = "".join(f"{m.title}\n" + "".join(f"  {line}\n" for line in m.body.splitlines())
                       for m in receiver.messages)
         received = "$ # what the receiver got (title, then body)\n" + host.normal(got)
@@ -213,7 +223,8 @@ def notifications(root: Path) -> dict[str, str]:
     finally:
         receiver.stop()
         host.close()
-    return {"notify-test": test, "notify-received": received, "notify-down": down, "notify-doctor": doctor,
+    return {"readme-notify": loose.replace("[exit 78]\n", "") + sent, "notify-test": test,
+            "notify-received": received, "notify-down": down, "notify-doctor": doctor,
             "notify-demo": _lost_gpu_messages(root / "demo")}
 
 
