@@ -12,7 +12,7 @@ import re
 import urllib.request
 from pathlib import Path
 
-from hostagent.docgen.host import STORY_START, Host
+from hostagent.docgen.host import SHOWN_DIR, STORY_START, Host
 
 MACHINE = "4242"
 SHOWN_ROOT = "/tmp/hostroot"  # noqa: S108  (paths shown in the docs, never opened)
@@ -272,3 +272,34 @@ def install_dry_run(root: Path) -> dict[str, str]:
         str(key), SHOWN_KEY).replace(str(REPO), "~/hostagent")
     return {"install-dry-run": f"$ scripts/install-host.sh --root {SHOWN_ROOT} --dry-run --key-file {SHOWN_KEY}\n"
             + shown}
+
+
+def config_checks(root: Path) -> dict[str, str]:
+    """docs/configuration.md's key-file check and docs/metrics.md's taken port: `check-config` and `run`."""
+    import socket  # noqa: PLC0415
+
+    host = Host(root)
+    demo = host.config.read_text(encoding="utf-8")  # the demo's, on the emulator and this state directory
+    try:
+        key = root / "vast_api_key"
+        key.write_text("not-a-real-key\n", encoding="utf-8")
+        key.chmod(0o644)
+        host.config.write_text(f'[vast]\napi_key_file = "{key}"\n', encoding="utf-8")
+        shown = f"hostagent --config {SHOWN_DIR}/config.toml check-config; echo \"exit $?\""
+        checked = host.run(shown, "check-config", exit_code=True) + "\n"
+        key.chmod(0o600)
+        checked += f"$ chmod 600 {SHOWN_DIR}/vast_api_key\n" + host.run(shown, "check-config", exit_code=True)
+        host.config.write_text(demo, encoding="utf-8")
+        host.once()  # the agent has run here before (a first start would log creating its state store)
+        with socket.socket() as holder:  # another process's port, as the sample says: here, this one holds it
+            holder.bind(("127.0.0.1", 0))
+            holder.listen()
+            port = holder.getsockname()[1]
+            host.config.write_text(demo.replace("enabled = false\naddress = \"127.0.0.1:9473\"",
+                                                f'enabled = true\naddress = "127.0.0.1:{port}"'), encoding="utf-8")
+            taken = host.run('hostagent --config port.toml run; echo "exit $?"', "run", exit_code=True)
+        taken = taken.replace(f"127.0.0.1:{port}", "127.0.0.1:19473")
+    finally:
+        host.close()
+    exits = {"config-key": checked, "metrics-port-taken": taken}
+    return {name: re.sub(r"\[exit (\d+)\]", r"exit \1", text) for name, text in exits.items()}
