@@ -1,5 +1,11 @@
 """Command samples for README.md and docs/, from real runs of the commands (`scripts/gen_docs.py` fills them in).
 
+The samples of the task pages (owner-control, maintenance, vast-signals, plan-compare, notifications, install,
+configuration, metrics, `status --check`, README's hold and notify-test) come from hostagent/docgen/stories.py
+and setups.py: one host per story, on a simulated clock (hostagent/docgen/host.py says what is normalised);
+`promtool test rules` runs when promtool is installed, and README.md's copy is kept when it is not.
+The samples below are those of the demo's world:
+
 Each sample is what the command printed, run on the demo's world: config/demo.toml, its 8 fake H100s and the
 Vast emulator. They are made deterministic as follows, and only so:
 - `demo` runs `hostagent demo` itself (a fixed simulated clock and seed); `status` is the status it prints at the
@@ -22,7 +28,6 @@ import contextlib
 import io
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -30,7 +35,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from hostagent.docgen import stories
+from hostagent.docgen import setups, stories
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_TOML = REPO / "config" / "demo.toml"
@@ -221,32 +226,6 @@ def _doctor(world: World) -> str:
     return "$ hostagent doctor\n" + out
 
 
-PROMTOOL_RULES = "config/prometheus/hostagent-rules.test.yml"
-
-
-def _start_promtool() -> subprocess.Popen[str] | None:
-    """`promtool test rules` started at once (about 3 s of CPU), so it runs beside the in-process samples."""
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        return None
-    return subprocess.Popen([promtool, "test", "rules", PROMTOOL_RULES], cwd=REPO, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-
-
-def _promtool(world: World) -> str:
-    """`promtool test rules` when promtool is installed; without it, the copy committed in README.md stays (it
-    cannot be made here, and a machine without Prometheus must not fail the docs' check)."""
-    proc = world.promtool or _start_promtool()
-    if proc is None:
-        block = re.search(r"<!-- sample: promtool -->\n```\n(.*?)```\n<!-- /sample -->",
-                          (REPO / "README.md").read_text(encoding="utf-8"), re.DOTALL)
-        assert block is not None, "README.md has no promtool sample to keep"
-        return block.group(1)
-    out, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 0, f"promtool test rules failed:\n{out}"
-    return f"$ promtool test rules {PROMTOOL_RULES}\n" + out
-
-
 def _told(story: Callable[[Path], dict[str, str]], name: str) -> Callable[[World], str]:
     """One sample of a story; the story runs once, on its own host, for all of its samples."""
     def make(world: World) -> str:
@@ -263,11 +242,11 @@ STORIES: dict[str, Callable[[Path], dict[str, str]]] = {
     "signals-posted": stories.signals, "signals-status": stories.signals, "signals-events": stories.signals,
     "signals-json": stories.signals, "signals-plan": stories.signals, "signals-later": stories.signals,
     "plan-compare": stories.plan_compare, "plan-compare-same": stories.plan_compare,
-    "notify-test": stories.notifications, "notify-received": stories.notifications,
-    "install-dry-run": stories.install_dry_run, "readme-hold": stories.owner, "readme-notify": stories.notifications,
-    "status-check": stories.maintenance, "config-key": stories.config_checks,
-    "metrics-port-taken": stories.config_checks,
-    "notify-down": stories.notifications, "notify-doctor": stories.notifications, "notify-demo": stories.notifications,
+    "notify-test": setups.notifications, "notify-received": setups.notifications,
+    "install-dry-run": setups.install_dry_run, "readme-hold": stories.owner, "readme-notify": setups.notifications,
+    "status-check": stories.maintenance, "config-key": setups.config_checks,
+    "metrics-port-taken": setups.config_checks,
+    "notify-down": setups.notifications, "notify-doctor": setups.notifications, "notify-demo": setups.notifications,
 }
 
 MAKERS: dict[str, Callable[[World], str]] = {
@@ -282,7 +261,7 @@ MAKERS: dict[str, Callable[[World], str]] = {
     "run-once": _run_once,
     "doctor": _doctor,
     "emulator": _emulator,
-    "promtool": _promtool,
+    "promtool": lambda world: setups.promtool(world.promtool),
 }
 
 
@@ -297,5 +276,5 @@ def make_samples(names: set[str]) -> dict[str, str]:
     with tempfile.TemporaryDirectory(prefix="hostagent-docs-") as tmp:
         world = World(Path(tmp))
         if "promtool" in names:
-            world.promtool = _start_promtool()
+            world.promtool = setups.start_promtool()
         return {name: "```\n" + MAKERS[name](world).rstrip("\n") + "\n```\n" for name in sorted(names)}
