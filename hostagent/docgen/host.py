@@ -9,8 +9,10 @@ pid, the user and host running the generator (shown as root@vm).
 from __future__ import annotations
 
 import contextlib
+import getpass
 import io
 import os
+import pwd
 import re
 import shutil
 import socket
@@ -66,14 +68,17 @@ class Host:
         text = text.replace(self.url, "http://127.0.0.1:8765")
         text = re.sub(rf"\bpid {os.getpid()}\b", f"pid {SHOWN_PID}", text)
         text = text.replace(f"hostagent {socket.gethostname()}: ", "hostagent vm: ")  # a message's title
-        user = os.environ.get("USER") or "root"
-        return text.replace(f"{user}@{socket.gethostname()}", "root@vm").replace(f"by {user}", "by root")
+        for user in {pwd.getpwuid(os.geteuid()).pw_name, getpass.getuser()}:  # owner.py's and bootstrap's way
+            text = text.replace(f"{user}@{socket.gethostname()}", "root@vm")
+            text = re.sub(rf"\bby {re.escape(user)}\b", "by root", text)
+        return text
 
     @contextlib.contextmanager
     def _clock(self) -> Iterator[None]:
         from hostagent import bootstrap  # noqa: PLC0415
 
         saved_clock, saved_key = bootstrap.wall_clock, os.environ.get("VAST_API_KEY")
+        os.environ.pop("SUDO_USER", None)  # "alice via sudo" would name the person who ran the generator
         bootstrap.wall_clock = lambda given=None: given or self.clock  # type: ignore[assignment]
         os.environ["VAST_API_KEY"] = self.emu.api_key
         try:
