@@ -161,7 +161,7 @@ def vast_client(
     """The Vast client: the only place one is constructed. Raises VastInsecureURL before any connection."""
     from hostagent.vast.client import VastClient  # noqa: PLC0415
 
-    return VastClient(cfg.api_url, key, cfg=cfg, clock=clock, transport=transport)
+    return VastClient(cfg.api_url, key, cfg=cfg, clock=wall_clock(clock), transport=transport)
 
 
 def open_store(state_dir: Path, *, read_only: bool = False, beside_agent: bool = False) -> StateStore:

@@ -16,7 +16,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
@@ -160,7 +160,7 @@ def check_api(
     """Reachability, then one read per scope the agent needs (nothing is written). With the agent's
     `ledger`, each call waits its turn after the agent's, and none is made while Vast defers the agent."""
     cfg = dataclasses.replace(config.vast, max_attempts=1, max_retry_time_s=15.0)
-    now = datetime.now(timezone.utc)
+    now = bootstrap.wall_clock().now()
     deferred = ledger.deferred(now) if ledger is not None else None
     if deferred is not None:
         return [Check("api", WARN, f"skipped: {deferred}", "run `hostagent doctor` again after that time")]
@@ -202,7 +202,7 @@ def check_machine(
     recorded when it first found it (hostagent.service.identity). `store`: the agent's, read-only, if any;
     `listed`: the account's machines as already read, for the fix when the lookup finds none."""
     state = store if store is not None else NoState()
-    now = datetime.now(timezone.utc)
+    now = bootstrap.wall_clock().now()
     try:
         identity = IdentityGuard(state, read_only=True)
         machine_id = known_machine_id(config.machine.id, state)

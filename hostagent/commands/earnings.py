@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     if not (state_dir / "state.db").exists():
         print(f"hostagent earnings: no state yet in {state_dir} (the agent has not run)", file=sys.stderr)
         return EXIT_FAILURE
-    today = int(datetime.now(timezone.utc).timestamp() // DAY_S)
+    today = int(bootstrap.wall_clock().now().timestamp() // DAY_S)
     try:
         with bootstrap.open_store(state_dir, read_only=True) as store:
             stored = store.get("machine_id")  # hostagent.service.agent.MACHINE_ID_KEY

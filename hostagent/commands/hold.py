@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from hostagent.commands import EXIT_OK, EXIT_USAGE
@@ -26,12 +26,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hostagent import bootstrap  # noqa: PLC0415
     from hostagent.core.owner import parse_until  # noqa: PLC0415
 
     until: datetime | None = None
     if args.until is not None:
         try:
-            until = parse_until(args.until, datetime.now(timezone.utc))
+            until = parse_until(args.until, bootstrap.wall_clock().now())
         except ValueError as exc:
             print(f"hostagent hold: {exc}", file=sys.stderr)
             return EXIT_USAGE

@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_CONFIG
     try:
-        since = parse_since(args.since, datetime.now(timezone.utc)) if args.since else None
+        since = parse_since(args.since, bootstrap.wall_clock().now()) if args.since else None
     except ValueError as exc:
         print(f"hostagent journal: {exc}", file=sys.stderr)
         return EXIT_USAGE

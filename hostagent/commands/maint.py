@@ -101,7 +101,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    from hostagent import bootstrap  # noqa: PLC0415
+
+    return bootstrap.wall_clock().now()
 
 
 def fmt(start: datetime, end: datetime, zone: str) -> str:

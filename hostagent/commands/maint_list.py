@@ -36,7 +36,9 @@ class _Offline(Exception):
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    from hostagent import bootstrap  # noqa: PLC0415
+
+    return bootstrap.wall_clock().now()
 
 
 def list_windows(config: Config, writes: OperatorWrites | None, days: int, offline: str | None = None) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from hostagent.commands import EXIT_CONFIG, EXIT_FAILURE, EXIT_NOPERM, EXIT_OK, config_or_report, require_state_access
@@ -47,7 +47,7 @@ def apply(command: str, config_path: str | None, change: Change) -> int:
     require_state_access(state_dir)  # PermissionError: hostagent.cli says to use sudo (77)
     try:
         with bootstrap.open_store(state_dir, beside_agent=True) as store:
-            code, line = change(store, config, operator_name(), datetime.now(timezone.utc))
+            code, line = change(store, config, operator_name(), bootstrap.wall_clock().now())
     except StateAccessError as exc:
         print(f"hostagent {command}: {exc}", file=sys.stderr)
         return EXIT_NOPERM

@@ -26,8 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from datetime import datetime, timezone  # noqa: PLC0415
-
+    from hostagent import bootstrap  # noqa: PLC0415
     from hostagent.bootstrap import open_reader  # noqa: PLC0415
     from hostagent.commands.status_view import build_view, daemon_state  # noqa: PLC0415
     from hostagent.errors import StateError  # noqa: PLC0415
@@ -43,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         view = None
         if reader is not None:
             try:
-                view = build_view(config, reader, daemon, datetime.now(timezone.utc), actions=max(args.actions, 0))
+                view = build_view(config, reader, daemon, bootstrap.wall_clock().now(), actions=max(args.actions, 0))
             finally:
                 reader.close()
     except StateError as exc:

@@ -1,5 +1,11 @@
 """Command samples for README.md and docs/, from real runs of the commands (`scripts/gen_docs.py` fills them in).
 
+The samples of the task pages (owner-control, maintenance, vast-signals, plan-compare, notifications, install,
+configuration, metrics, `status --check`, README's hold and notify-test) come from hostagent/docgen/stories.py
+and setups.py: one host per story, on a simulated clock (hostagent/docgen/host.py says what is normalised);
+`promtool test rules` runs when promtool is installed, and README.md's copy is kept when it is not.
+The samples below are those of the demo's world:
+
 Each sample is what the command printed, run on the demo's world: config/demo.toml, its 8 fake H100s and the
 Vast emulator. They are made deterministic as follows, and only so:
 - `demo` runs `hostagent demo` itself (a fixed simulated clock and seed); `status` is the status it prints at the
@@ -29,6 +35,8 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from hostagent.docgen import setups, stories
+
 REPO = Path(__file__).resolve().parents[2]
 DEMO_TOML = REPO / "config" / "demo.toml"
 DEMO_DAYS = 2  # enough for a hot GPU, the maintenance window and the relist; keeps the test under ~20 s
@@ -44,6 +52,8 @@ class World:
         self.demo_dir = root / "demo"
         self.demo_out: str | None = None
         self.ports: list[int] = []
+        self.promtool: subprocess.Popen[str] | None = None  # started first, read by its sample
+        self.told: dict[str, str] = {}  # every sample of the stories run so far (hostagent/docgen/stories.py)
 
     def hostagent(self, *words: str, cwd: Path = REPO, env: dict[str, str] | None = None,
                   stderr: bool = True) -> str:
@@ -216,7 +226,31 @@ def _doctor(world: World) -> str:
     return "$ hostagent doctor\n" + out
 
 
+def _told(story: Callable[[Path], dict[str, str]], name: str) -> Callable[[World], str]:
+    """One sample of a story; the story runs once, on its own host, for all of its samples."""
+    def make(world: World) -> str:
+        if name not in world.told:
+            world.told.update(story(world.root / story.__name__))
+        return world.told[name]
+
+    return make
+
+
+STORIES: dict[str, Callable[[Path], dict[str, str]]] = {
+    "owner-hold": stories.owner, "owner-pause": stories.owner, "owner-outside": stories.owner,
+    "maint-add": stories.maintenance, "maint-refused": stories.maintenance, "maint-status": stories.maintenance,
+    "signals-posted": stories.signals, "signals-status": stories.signals, "signals-events": stories.signals,
+    "signals-json": stories.signals, "signals-plan": stories.signals, "signals-later": stories.signals,
+    "plan-compare": stories.plan_compare, "plan-compare-same": stories.plan_compare,
+    "notify-test": setups.notifications, "notify-received": setups.notifications,
+    "install-dry-run": setups.install_dry_run, "readme-hold": stories.owner, "readme-notify": setups.notifications,
+    "status-check": stories.maintenance, "config-key": setups.config_checks,
+    "metrics-port-taken": setups.config_checks,
+    "notify-down": setups.notifications, "notify-doctor": setups.notifications, "notify-demo": setups.notifications,
+}
+
 MAKERS: dict[str, Callable[[World], str]] = {
+    **{name: _told(story, name) for name, story in STORIES.items()},
     "demo": _demo,
     "status": _status,
     "journal": _journal,
@@ -227,6 +261,7 @@ MAKERS: dict[str, Callable[[World], str]] = {
     "run-once": _run_once,
     "doctor": _doctor,
     "emulator": _emulator,
+    "promtool": lambda world: setups.promtool(world.promtool),
 }
 
 
@@ -240,4 +275,6 @@ def make_samples(names: set[str]) -> dict[str, str]:
     configure_logging(level="error")  # the simulation's own log lines are not part of any sample
     with tempfile.TemporaryDirectory(prefix="hostagent-docs-") as tmp:
         world = World(Path(tmp))
+        if "promtool" in names:
+            world.promtool = setups.start_promtool()
         return {name: "```\n" + MAKERS[name](world).rstrip("\n") + "\n```\n" for name in sorted(names)}
