@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from hostagent.bootstrap import build
 from hostagent.config.load import load_config
@@ -60,7 +61,7 @@ lead_time_h = 72.0
 [[maintenance.windows]]
 name = "weekly reboot"
 recur = "weekly"
-weekday = "sun"
+weekday = "{weekday}"
 at = "03:00"
 duration_h = 2.0
 timezone = "Europe/Berlin"
@@ -90,6 +91,17 @@ class Env:
         return self.root / "vast.key"
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def reboot_day(now: datetime) -> datetime:
+    """The day of the weekly reboot window: three days after today in Berlin, so neither the simulated past
+    (SIM_DAYS) nor the tests' own now ever falls into it, whatever day and hour the suite runs (a fixed Sunday
+    unlisted the machine for tests run on Sunday night)."""
+    return now.astimezone(BERLIN) + timedelta(days=3)
+
+
 def write_world(root: Path, url: str, key: str) -> Path:
     """Config, fake GPU file and a 0600 key file in `root`; returns the config path."""
     shutil.copy(REPO / "config" / "fake-gpus.toml", root / "fake-gpus.toml")
@@ -97,7 +109,8 @@ def write_world(root: Path, url: str, key: str) -> Path:
     key_file.write_text(key + "\n")
     os.chmod(key_file, 0o600)
     config_path = root / "config.toml"
-    config_path.write_text(CONFIG.format(url=url))
+    weekday = WEEKDAYS[reboot_day(datetime.now(timezone.utc)).weekday()]
+    config_path.write_text(CONFIG.format(url=url, weekday=weekday))
     return config_path
 
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from commands_env import REPO, write_world
+from commands_env import REPO, reboot_day, write_world
 
 from hostagent.cli import main
 from hostagent.runtime.lock import StateLock
@@ -161,9 +161,8 @@ def test_maint_add_beside_a_running_agent_says_the_agent_sends_it(
 def test_maint_add_refuses_a_window_that_overlaps_another_as_a_usage_error(
     config: Path, emu: Emulator, capsys: pytest.CaptureFixture[str], other: str, expected: str
 ) -> None:
-    if other == "configured":  # the weekly reboot: Sundays 03:00-05:00 Berlin
-        sunday = datetime.now(timezone.utc) + timedelta(days=7 + (6 - datetime.now(timezone.utc).weekday()) % 7)
-        start, tz = sunday.strftime("%Y-%m-%d 04:00"), "Europe/Berlin"
+    if other == "configured":  # the weekly reboot: 03:00-05:00 Berlin, three days from today (commands_env)
+        start, tz = reboot_day(datetime.now(timezone.utc)).strftime("%Y-%m-%d 04:00"), "Europe/Berlin"
     else:
         start, tz = day(5), "UTC"
         assert cli(capsys, config, "maint", "add", "--start", day(5, "09:30"), "--duration-h", "1", "--yes")[0] == 0
