@@ -25,6 +25,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from hostagent.testing.toml_text import without_windows
+
 REPO = Path(__file__).resolve().parents[2]
 DEMO_KEY = "hostagent-demo-key"  # the emulator's default account key (hostagent.testing.emulator)
 MACHINE_ID = 4242  # the emulator's demo machine, hostname demo-h100-01
@@ -111,18 +113,6 @@ def set_keys(config: Path, section: str, values: dict[str, str]) -> None:
     lines = [line for line in body.splitlines() if line.split("=")[0].strip().lstrip("# ") not in values]
     lines += [f"{key} = {value}" for key, value in values.items()]
     config.write_text(head + header + "\n" + "\n".join(lines) + "\n" + sep.lstrip("\n") + tail)
-
-
-def without_windows(toml_text: str) -> str:
-    """The config without its `[[maintenance.windows]]`: a test run by the real clock must not land in one (the
-    first Sunday morning of a month keeps the machine unlisted)."""
-    kept, skipping = [], False
-    for line in toml_text.splitlines(keepends=True):
-        if line.startswith("["):
-            skipping = line.strip() == "[[maintenance.windows]]"
-        if not skipping:
-            kept.append(line)
-    return "".join(kept)
 
 
 def test_a_newcomer_goes_from_a_fresh_clone_to_an_enforcing_host(clone: Path, tmp_path: Path) -> None:

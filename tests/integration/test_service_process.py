@@ -19,6 +19,7 @@ from agent_env import CONFIG, REPO
 
 from hostagent.store import StateStore
 from hostagent.testing.emulator import DEMO_MACHINE_ID, Emulator, Fault
+from hostagent.testing.toml_text import without_windows
 
 WAIT_S = 30.0
 
@@ -146,18 +147,6 @@ def test_run_once_lists_the_machine_and_exits_0(tmp_path: Path, emu: Emulator) -
     machine = emu.state.machines[DEMO_MACHINE_ID]
     assert machine.listed
     assert machine.listed_gpu_cost == 2.00
-
-
-def without_windows(toml_text: str) -> str:
-    """The config without its `[[maintenance.windows]]`: a test run by the real clock must not land in one (the
-    first Sunday morning of a month keeps the machine unlisted)."""
-    kept, skipping = [], False
-    for line in toml_text.splitlines(keepends=True):
-        if line.startswith("["):
-            skipping = line.strip() == "[[maintenance.windows]]"
-        if not skipping:
-            kept.append(line)
-    return "".join(kept)
 
 
 def test_run_once_with_the_shipped_demo_config_lists_at_the_rules_price_and_explains_it(
