@@ -34,13 +34,6 @@ settings.load_profile("hostagent")
 _QUIET_LOGGERS = ("httpx", "httpcore")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Files with a `slow` test run first: scripts/test.sh hands whole files to two workers in this order, and the
-    200-kill test (about three minutes) started last would leave one worker idle while it ran alone."""
-    slow_files = {item.path for item in items if item.get_closest_marker("slow") is not None}
-    items.sort(key=lambda item: item.path not in slow_files)  # stable: each file's tests keep their order
-
-
 @dataclass(frozen=True)
 class _LoggingState:
     structlog_config: dict[str, Any]

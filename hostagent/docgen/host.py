@@ -15,7 +15,6 @@ import os
 import pwd
 import re
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -67,9 +66,12 @@ class Host:
         text = text.replace(str(self.root), SHOWN_DIR).replace(str(REPO), "~/hostagent")
         text = text.replace(self.url, "http://127.0.0.1:8765")
         text = re.sub(rf"\bpid {os.getpid()}\b", f"pid {SHOWN_PID}", text)
-        text = text.replace(f"hostagent {socket.gethostname()}: ", "hostagent vm: ")  # a message's title
+        from hostagent.bootstrap import os_host_name  # noqa: PLC0415  (the one gethostname() call)
+
+        host = os_host_name()
+        text = text.replace(f"hostagent {host}: ", "hostagent vm: ")  # a message's title
         for user in {pwd.getpwuid(os.geteuid()).pw_name, getpass.getuser()}:  # owner.py's and bootstrap's way
-            text = text.replace(f"{user}@{socket.gethostname()}", "root@vm")
+            text = text.replace(f"{user}@{host}", "root@vm")
             text = re.sub(rf"\bby {re.escape(user)}\b", "by root", text)
         return text
 
