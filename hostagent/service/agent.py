@@ -23,7 +23,7 @@ from hostagent.core import health as core_health
 from hostagent.core.actions import Action, CancelMaint, CleanupMachine, ScheduleMaint
 from hostagent.core.model import MachineState, Plan
 from hostagent.core.plan import plan as make_plan
-from hostagent.errors import VastError
+from hostagent.errors import StateError, VastError
 from hostagent.service import agent_events, operator_maints
 from hostagent.service import earnings as earnings_mod
 from hostagent.service.agent_apply import ApplySteps
@@ -35,6 +35,7 @@ from hostagent.service.outcome import ApplyOutcome
 from hostagent.service.sharedlock import holding_lock
 
 log = structlog.get_logger(__name__)
+HEALTH_ANNOUNCED_KEY = "health_announced"  # the verdict the last health_fault / health_recovered event said
 
 # The store's and metrics' Protocols, the health view and the status horizon are agent_parts'; named here too.
 __all__ = ["MACHINE_ID_KEY", "MAINT_HORIZON", "Agent", "AgentMetrics", "AgentStore", "HealthView"]
@@ -63,14 +64,24 @@ class Agent(PeriodicSteps, ApplySteps):
             return
         verdict = core_health.assess(self.snapshot, self.machine, self.config.health, now, self.history.history)
         reasons = (*verdict.reasons, *verdict.notes)
-        was_ok = self.health.ok if self.health is not None else None
+        was_ok = self.health.ok if self.health is not None else self._health_announced()
         self.health = HealthView(verdict.ok, tuple(f"{r.step}: {r.text}" for r in reasons))
         if self.metrics is not None:
             self.metrics.observe_health(verdict.ok)
         event = agent_events.health_change(was_ok, verdict.ok, self.health.reasons, now, self.machine.id)
         if event is not None and not self.read_only:  # `plan` shows the verdict itself; no event line
             self.events.emit(event)
+            self._store_call("health_announced", lambda: self.store.put(HEALTH_ANNOUNCED_KEY, verdict.ok))
         self.history.observe_health(verdict)
+
+    def _health_announced(self) -> bool | None:
+        """The verdict the last fault or recovery event announced, by this process or the one before it: a
+        restarted agent neither repeats a fault nor misses the recovery that came while it was down."""
+        try:
+            value = self.store.get(HEALTH_ANNOUNCED_KEY)
+        except StateError:
+            return None
+        return value if isinstance(value, bool) else None
 
     # ---- reconcile ----------------------------------------------------------------------------
 

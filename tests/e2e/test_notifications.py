@@ -146,8 +146,22 @@ def test_a_restart_does_not_repeat_news_already_sent(world: World) -> None:
         world.sim.run_for(minutes=10)
     world.settle()
     faults = [e for e in world.sim.journal("event") if e.what.startswith("health_fault")]
-    assert len(faults) == 3  # each new process saw the fault anew...
-    assert len(world.titled("health fault")) == 1  # ...the owner heard it once
+    assert len(faults) == 1  # the new processes knew the fault was announced...
+    assert len(world.titled("health fault")) == 1  # ...and the owner heard it once
+
+
+def test_a_recovery_while_the_agent_was_down_is_announced_by_the_next_process(world: World) -> None:
+    """GPU 5 lost, the agent stopped, the GPU back before it restarts: one "health recovered" message."""
+    world.sim.set_gpu(LOST_GPU, health="lost")
+    world.sim.run_for(minutes=10)
+    world.settle()
+    world.sim.set_gpu(LOST_GPU, health=None)
+    world.sim.restart()
+    world.sim.run_for(minutes=10)
+    world.settle()
+    assert len(world.titled("health fault")) == 1
+    [recovered] = world.titled("health recovered")
+    assert "every check passes" in recovered
 
 
 def test_a_write_vast_refuses_sends_one_write_failed_message_with_vasts_answer(world: World) -> None:
