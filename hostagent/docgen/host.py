@@ -30,6 +30,24 @@ SHOWN_PID = "6407"
 
 
 @contextlib.contextmanager
+def simulated_wall_clock(clock: object, api_key: str) -> Iterator[None]:
+    """The commands' own parts on the simulation's clock and with the emulator's key, in this process only."""
+    from hostagent import bootstrap  # noqa: PLC0415
+
+    saved_clock, saved_key = bootstrap.wall_clock, os.environ.get("VAST_API_KEY")
+    bootstrap.wall_clock = lambda given=None: given or clock  # type: ignore[assignment, return-value]
+    os.environ["VAST_API_KEY"] = api_key
+    try:
+        yield
+    finally:
+        bootstrap.wall_clock = saved_clock
+        if saved_key is None:
+            os.environ.pop("VAST_API_KEY", None)
+        else:
+            os.environ["VAST_API_KEY"] = saved_key
+
+
+@contextlib.contextmanager
 def _inside(directory: Path) -> Iterator[None]:
     """`cd DIR` for one command (contextlib.chdir is Python 3.11+; the project supports 3.10)."""
     before = Path.cwd()
@@ -77,20 +95,9 @@ class Host:
 
     @contextlib.contextmanager
     def _clock(self) -> Iterator[None]:
-        from hostagent import bootstrap  # noqa: PLC0415
-
-        saved_clock, saved_key = bootstrap.wall_clock, os.environ.get("VAST_API_KEY")
         os.environ.pop("SUDO_USER", None)  # "alice via sudo" would name the person who ran the generator
-        bootstrap.wall_clock = lambda given=None: given or self.clock  # type: ignore[assignment]
-        os.environ["VAST_API_KEY"] = self.emu.api_key
-        try:
+        with simulated_wall_clock(self.clock, self.emu.api_key):
             yield
-        finally:
-            bootstrap.wall_clock = saved_clock
-            if saved_key is None:
-                os.environ.pop("VAST_API_KEY", None)
-            else:
-                os.environ["VAST_API_KEY"] = saved_key
 
     def run(self, shown: str, *words: str, exit_code: bool = False, check: bool = True, stderr: bool = True,
             lines: tuple[int, int] | None = None, grep: str | None = None) -> str:

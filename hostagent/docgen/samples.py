@@ -32,10 +32,11 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from hostagent.docgen import setups, stories
+from hostagent.docgen.host import simulated_wall_clock
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_TOML = REPO / "config" / "demo.toml"
@@ -126,24 +127,6 @@ def _check_config(world: World) -> str:
             f"exit {done.returncode}\n")
 
 
-@contextlib.contextmanager
-def _simulated_wall_clock(clock: object, api_key: str) -> Iterator[None]:
-    """`plan`'s own parts on the simulation's clock and with the emulator's key, in this process only."""
-    from hostagent import bootstrap  # noqa: PLC0415
-
-    saved_clock, saved_key = bootstrap.wall_clock, os.environ.get("VAST_API_KEY")
-    bootstrap.wall_clock = lambda given=None: given or clock  # type: ignore[assignment, return-value]
-    os.environ["VAST_API_KEY"] = api_key
-    try:
-        yield
-    finally:
-        bootstrap.wall_clock = saved_clock
-        if saved_key is None:
-            os.environ.pop("VAST_API_KEY", None)
-        else:
-            os.environ["VAST_API_KEY"] = saved_key
-
-
 def _config_copy(source: Path, dest: Path, state_dir: Path, api_url: str) -> Path:
     from hostagent.commands.demo_story import write_config_copy  # noqa: PLC0415
 
@@ -169,7 +152,7 @@ def _plan(world: World) -> str:
         path.write_text(re.sub(r'^mode = "enforce"$', 'mode = "observe"', path.read_text(encoding="utf-8"),
                                count=1, flags=re.MULTILINE), encoding="utf-8")
         out = io.StringIO()
-        with _simulated_wall_clock(sim.clock, sim.emu.api_key), contextlib.redirect_stdout(out):
+        with simulated_wall_clock(sim.clock, sim.emu.api_key), contextlib.redirect_stdout(out):
             code = main(["--config", str(path), "plan"])
         assert code == 0, f"plan exited {code}"
     return "$ hostagent plan\n" + world.normal(out.getvalue())
@@ -187,7 +170,7 @@ def _run_once(world: World) -> str:
     with Simulation(config, workdir, start=demo_start(demo_config(config), 4)) as sim:
         # Its own state directory: the simulation's agent holds the lock on its own.
         path = _config_copy(DEMO_TOML, workdir / "demo.toml", workdir / "run-state", sim.emu.url)
-        with _simulated_wall_clock(sim.clock, sim.emu.api_key), contextlib.redirect_stdout(io.StringIO()), \
+        with simulated_wall_clock(sim.clock, sim.emu.api_key), contextlib.redirect_stdout(io.StringIO()), \
                 contextlib.redirect_stderr(io.StringIO()):
             code = main(["--config", str(path), "run", "--once"])
         configure_logging(level="error")
