@@ -39,8 +39,12 @@ def run(args: argparse.Namespace) -> int:
     reason = " ".join(str(args.reason).split())
 
     def change(store: OwnerStore, config: Config, by: str, now: datetime) -> tuple[int, str]:
-        from hostagent.core.owner import OwnerHold, hold_from_json, hold_to_json  # noqa: PLC0415
-        from hostagent.service.owner import HOLD_KEY  # noqa: PLC0415
+        from hostagent.core.owner import (  # noqa: PLC0415
+            HOLD_KEY,
+            OwnerHold,
+            hold_from_json,
+            hold_to_json,
+        )
 
         before = hold_from_json(store.get(HOLD_KEY))
         hold = OwnerHold(by, now, reason, until)

@@ -148,7 +148,7 @@ def overlapping(  # noqa: PLR0917 -- the machine and the window it would hold
 
 def _operator(config: Config, writes: OperatorWrites | None) -> OperatorMaints:
     from hostagent import bootstrap  # noqa: PLC0415
-    from hostagent.core.operator_maint import OperatorMaints  # noqa: PLC0415
+    from hostagent.core.operator_maint import OPERATOR_MAINTS_KEY, OperatorMaints  # noqa: PLC0415
     from hostagent.errors import StateError  # noqa: PLC0415
     from hostagent.service import operator_maints  # noqa: PLC0415
 
@@ -158,7 +158,7 @@ def _operator(config: Config, writes: OperatorWrites | None) -> OperatorMaints:
         if not (config.agent.state_dir / "state.db").exists():
             return OperatorMaints()
         with bootstrap.open_store(config.agent.state_dir, read_only=True) as store:
-            return operator_maints.parse(store.get(operator_maints.OPERATOR_MAINTS_KEY))
+            return operator_maints.parse(store.get(OPERATOR_MAINTS_KEY))
     except StateError:
         return OperatorMaints()
 

@@ -25,8 +25,13 @@ def run(args: argparse.Namespace) -> int:
     reason = " ".join(str(args.reason).split())
 
     def change(store: OwnerStore, config: Config, by: str, now: datetime) -> tuple[int, str]:
-        from hostagent.core.owner import OwnerPause, pause_from_json, pause_to_json, shown  # noqa: PLC0415
-        from hostagent.service.owner import PAUSE_KEY  # noqa: PLC0415
+        from hostagent.core.owner import (  # noqa: PLC0415
+            PAUSE_KEY,
+            OwnerPause,
+            pause_from_json,
+            pause_to_json,
+            shown,
+        )
 
         before = pause_from_json(store.get(PAUSE_KEY))
         write(store, config, PAUSE_KEY, pause_to_json(OwnerPause(by, now, reason)), now, "pause",

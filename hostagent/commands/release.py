@@ -23,8 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     def change(store: OwnerStore, config: Config, by: str, now: datetime) -> tuple[int, str]:
-        from hostagent.core.owner import hold_from_json, released_json  # noqa: PLC0415
-        from hostagent.service.owner import HOLD_KEY  # noqa: PLC0415
+        from hostagent.core.owner import (  # noqa: PLC0415
+            HOLD_KEY,
+            hold_from_json,
+            released_json,
+        )
 
         hold = hold_from_json(store.get(HOLD_KEY))
         if hold is None or not hold.active(now):

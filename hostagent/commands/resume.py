@@ -22,8 +22,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     def change(store: OwnerStore, config: Config, by: str, now: datetime) -> tuple[int, str]:
-        from hostagent.core.owner import pause_from_json, resumed_json, shown  # noqa: PLC0415
-        from hostagent.service.owner import PAUSE_KEY  # noqa: PLC0415
+        from hostagent.core.owner import (  # noqa: PLC0415
+            PAUSE_KEY,
+            pause_from_json,
+            resumed_json,
+            shown,
+        )
 
         pause = pause_from_json(store.get(PAUSE_KEY))
         if pause is None:

@@ -19,15 +19,15 @@ from typing import TypedDict, cast
 
 from hostagent.config.model import Config
 from hostagent.core.maintenance import operator_window, upcoming_windows
+from hostagent.core.operator_maint import OPERATOR_MAINTS_KEY
 from hostagent.core.operator_maint import from_json as operator_maints_from_json
+from hostagent.core.owner import HOLD_KEY, PAUSE_KEY
 from hostagent.runtime.lock import LOCK_NAME
 from hostagent.service.status_types import Owner, StatusDoc, owner_status, read_saved
 from hostagent.store.reader import StateReader
 
 STATUS_SCHEMA = 1
 MACHINE_ID_KEY = "machine_id"  # hostagent.service.agent.MACHINE_ID_KEY
-HOLD_KEY, PAUSE_KEY = "owner_hold", "owner_pause"  # hostagent.service.owner's (that module imports structlog)
-OPERATOR_MAINTS_KEY = "operator_maints"  # hostagent.service.operator_maints.OPERATOR_MAINTS_KEY
 DAY_S = 86400.0
 SPARK_DAYS = 30
 MAINT_HORIZON = timedelta(days=35)  # as hostagent.service.agent.MAINT_HORIZON: shows the next monthly window

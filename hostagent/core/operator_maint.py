@@ -17,6 +17,9 @@ OperatorState = Literal["queued", "sent", "refused", "cancelled"]
 OPERATOR_STATES: tuple[OperatorState, ...] = ("queued", "sent", "refused", "cancelled")
 
 
+# The state store key (kv) of the operator's windows: written by `hostagent maint`, read by the agent and `status`.
+OPERATOR_MAINTS_KEY = "operator_maints"
+
 @dataclass(frozen=True, slots=True)
 class OperatorWindow:
     id: str  # "op-<added at, epoch ms>": names the window in `maint list`, the journal and `status`

@@ -33,6 +33,10 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d|w)\s*$")
 _UNIT_S = {"m": 60.0, "min": 60.0, "h": 3600.0, "d": DAY_S, "w": 7 * DAY_S}
 
 
+# The state store keys (kv) of the hold and the pause: written by the commands, read by the agent and `status`.
+HOLD_KEY = "owner_hold"
+PAUSE_KEY = "owner_pause"
+
 @dataclass(frozen=True, slots=True)
 class OwnerHold:
     """The machine is held: see the module docstring for the two sources."""

@@ -21,7 +21,7 @@ from typing import Protocol
 
 from hostagent.config.model import Config
 from hostagent.core.model import MachineState, VastMaintenance
-from hostagent.core.operator_maint import OperatorCancel, OperatorMaints, OperatorWindow
+from hostagent.core.operator_maint import OPERATOR_MAINTS_KEY, OperatorCancel, OperatorMaints, OperatorWindow
 from hostagent.errors import StateError
 from hostagent.ports import Journal, Marketplace
 from hostagent.service import operator_maints
@@ -66,7 +66,7 @@ class OperatorWrites:
 
     def recorded(self) -> OperatorMaints:
         """The operator's windows and cancel as recorded now. Raises StateError."""
-        return operator_maints.parse(self._store.get(operator_maints.OPERATOR_MAINTS_KEY))
+        return operator_maints.parse(self._store.get(OPERATOR_MAINTS_KEY))
 
     def queue(self, window: OperatorWindow, now: datetime) -> tuple[OperatorWindow, str | None]:
         """Record the window for the agent to send; journal who asked. Raises StateError (nothing recorded);

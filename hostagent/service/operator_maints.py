@@ -21,12 +21,18 @@ import structlog
 from hostagent.core.actions import Action, CancelMaint, ScheduleMaint
 from hostagent.core.maintenance import matches, operator_window, vast_duration_h
 from hostagent.core.model import VastMaintenance
-from hostagent.core.operator_maint import OperatorCancel, OperatorMaints, OperatorWindow, from_json, to_json
+from hostagent.core.operator_maint import (
+    OPERATOR_MAINTS_KEY,
+    OperatorCancel,
+    OperatorMaints,
+    OperatorWindow,
+    from_json,
+    to_json,
+)
 from hostagent.errors import StateError
 
 log = structlog.get_logger(__name__)
 
-OPERATOR_MAINTS_KEY = "operator_maints"
 MAX_KEPT = 50  # ended, cancelled and refused windows beyond this many are dropped (the journal keeps them)
 
 

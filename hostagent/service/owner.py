@@ -29,8 +29,7 @@ from hostagent.service.events import EventLog
 
 log = structlog.get_logger(__name__)
 
-HOLD_KEY = "owner_hold"
-PAUSE_KEY = "owner_pause"
+HOLD_KEY, PAUSE_KEY = core.HOLD_KEY, core.PAUSE_KEY
 SEEN_KEY = "owner_seen"  # what the agent announced and last saw: {"hold", "pause", "listing", "expected"}
 OUTSIDE_BY = "changed outside hostagent"
 
