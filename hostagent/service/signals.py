@@ -66,6 +66,7 @@ class SignalWatch:
     ) -> None:
         """Fold in a fresh read of `machine`; `read_reports` reads its renter reports (through the API gate)."""
         self.history = history
+        previous = self.state
         foreign = foreign_windows(machine.id, history)
         state, events = core.observe_machine(self.state, machine, foreign, config.vast.offline_after_s, now)
         if core.reports_due(state, config.vast.signals_every_s, now):
@@ -81,7 +82,7 @@ class SignalWatch:
             self._metrics.observe_vast_offline(machine.id, state.offline)
         for event in events:
             self._events.emit(event)
-        if not self._read_only:
+        if not self._read_only and state != previous:  # most reconciles change nothing: no fsync for them
             try:
                 self._store.put(SIGNALS_KEY, core.to_json(state))
             except StateError as exc:
