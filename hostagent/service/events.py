@@ -38,7 +38,7 @@ class EventLog:
         self._metrics = metrics
         self._read_only = read_only
         self._subscribers: list[Subscriber] = []
-        self.emitted: list[Event] = []  # this process's events, newest last (bounded), for status and tests
+        self.emitted: list[Event] = []  # this process's last 100 events, newest last: what tests read
 
     def subscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.append(subscriber)
